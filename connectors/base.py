@@ -1,0 +1,139 @@
+"""The types every connector speaks, the connector protocol and the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+Kind = Literal["mention", "comment", "dm"]
+KINDS: tuple[Kind, ...] = ("mention", "comment", "dm")
+
+
+class ConnectorError(Exception):
+    """A platform call failed; the message is safe to show to an agent."""
+
+
+class PayloadError(ConnectorError):
+    """A platform payload could not be turned into an item."""
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """A person as a platform shows them."""
+
+    platform_user_id: str
+    handle: str | None = None
+    display_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundItem:
+    """One mention, comment or direct message, as parsed from a platform payload."""
+
+    platform: str
+    account_ref: str
+    external_id: str
+    kind: Kind
+    author: Author
+    text: str
+    created_at: datetime
+    # Connector-chosen key of the conversation the item belongs to (DM conversation id,
+    # root comment id, tweet conversation id): ingestion groups items by it.
+    thread_key: str
+    in_reply_to: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPayload:
+    """A payload that could not be parsed, kept with its error so nothing is lost."""
+
+    raw: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll brought: items, unparseable payloads and the cursor to resume from."""
+
+    items: list[InboundItem]
+    failures: list[FailedPayload]
+    cursor: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundReply:
+    """An agent's reply to send from the official account."""
+
+    kind: Kind
+    thread_key: str
+    in_reply_to: str | None
+    recipient: Author
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentReply:
+    """What the platform answered for a reply it accepted."""
+
+    external_id: str
+    created_at: datetime
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PostingIdentity:
+    """The official account a connector posts as."""
+
+    platform: str
+    account_ref: str
+    handle: str
+    display_name: str
+
+
+class Connector(Protocol):
+    """A platform adapter: polls an official account and sends replies through it."""
+
+    platform: str
+    max_reply_length: int
+
+    def identity(self) -> PostingIdentity:
+        """Tell which official account this connector reads and posts as."""
+        ...
+
+    def poll(self, cursor: Mapping[str, Any] | None) -> PollResult:
+        """Fetch what arrived since the cursor."""
+        ...
+
+    def send_reply(self, reply: OutboundReply) -> SentReply:
+        """Post a reply through the official account, or raise ConnectorError."""
+        ...
+
+
+ConnectorFactory = Callable[[Mapping[str, str], Mapping[str, Any]], Connector]
+
+REGISTRY: dict[str, ConnectorFactory] = {}
+
+
+def register(platform: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
+    """Register a connector factory under its platform name."""
+
+    def decorate(factory: ConnectorFactory) -> ConnectorFactory:
+        REGISTRY[platform] = factory
+        return factory
+
+    return decorate
+
+
+def get_connector(
+    platform: str, credentials: Mapping[str, str], settings: Mapping[str, Any]
+) -> Connector:
+    """Build the connector for a platform from decrypted credentials and account settings."""
+    try:
+        factory = REGISTRY[platform]
+    except KeyError:
+        raise ConnectorError(f"No connector for platform {platform!r}") from None
+    return factory(credentials, settings)

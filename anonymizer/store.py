@@ -1,0 +1,79 @@
+"""The market-research statistics store: its own metadata, its own database, no inbox ids."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Date, DateTime, Text, cast, func
+from sqlalchemy.orm import registry
+from sqlmodel import Field, Session, SQLModel, col, select
+
+research_registry = registry()
+
+
+class ResearchBase(SQLModel, registry=research_registry):
+    """Base of the research store's tables, kept apart from the inbox's metadata."""
+
+
+metadata = research_registry.metadata
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class ResearchRecord(ResearchBase, table=True):
+    """One anonymized customer message. Nothing here can lead back to an inbox row."""
+
+    __tablename__ = "research_record"
+
+    # Random, never derived from the inbox message: a join back is impossible by design.
+    id: str = Field(default_factory=_new_id, primary_key=True, max_length=32)
+    account_label: str = Field(max_length=200, index=True)
+    platform: str = Field(max_length=32)
+    channel_kind: str = Field(max_length=16)
+    # UTC, truncated to the hour so the exact moment of a post cannot single it out.
+    time_bucket: datetime = Field(sa_type=DateTime(), index=True)
+    language: str = Field(max_length=8)
+    redacted_text: str = Field(sa_type=Text)
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    author_pseudonym: str = Field(max_length=64)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyVolume:
+    """Messages on one day through one channel kind."""
+
+    day: date
+    channel_kind: str
+    count: int
+
+
+def _day(session: Session) -> Any:
+    column = col(ResearchRecord.time_bucket)
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(column)
+    return cast(column, Date)
+
+
+def daily_volume(*, session: Session, since: datetime, until: datetime) -> list[DailyVolume]:
+    """Count records per day and channel kind in [since, until), oldest day first."""
+    day = _day(session).label("day")
+    statement = (
+        select(day, ResearchRecord.channel_kind, func.count())
+        .where(col(ResearchRecord.time_bucket) >= since, col(ResearchRecord.time_bucket) < until)
+        .group_by(day, ResearchRecord.channel_kind)
+        .order_by(day, ResearchRecord.channel_kind)
+    )
+    rows = session.exec(statement).all()
+    return [
+        DailyVolume(
+            day=value if isinstance(value, date) else date.fromisoformat(str(value)),
+            channel_kind=kind,
+            count=int(count),
+        )
+        for value, kind, count in rows
+    ]

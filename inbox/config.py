@@ -1,0 +1,71 @@
+"""Configuration defaults and the checks that keep a production instance from starting unsafe."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.fernet import Fernet, MultiFernet
+
+# Defaults. Database URLs left empty default to SQLite files in the instance folder.
+DATABASE_URL = ""
+RESEARCH_DATABASE_URL = ""
+SECRET_KEY = ""
+ENCRYPTION_KEYS = ""
+# Separate key for author pseudonyms in the research store; derived from SECRET_KEY when empty.
+PSEUDONYM_KEY = ""
+DEMO = False
+LANGUAGES = ["de", "en"]
+BABEL_DEFAULT_LOCALE = "en"
+# Times are stored in UTC and shown in the team's zone.
+BABEL_DEFAULT_TIMEZONE = "Europe/Berlin"
+OUTBOX_BATCH_SIZE = 200
+WORKER_ACCOUNT_SYNC_SECONDS = 30
+WORKER_DRAIN_SECONDS = 5
+WORKER_LEASE_SECONDS = 120
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+WTF_CSRF_TIME_LIMIT = None
+
+PLACEHOLDER_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "please-change"})
+MIN_SECRET_LENGTH = 32
+
+SECRET_KEY_HELP = (
+    "SOCIALCARE_SECRET_KEY is missing or a placeholder. Generate one with "
+    "`socialcare gen-key secret` and set it in the environment."
+)
+ENCRYPTION_KEYS_HELP = (
+    "SOCIALCARE_ENCRYPTION_KEYS must hold one or more comma-separated Fernet keys, newest "
+    "first. Generate one with `socialcare gen-key fernet`."
+)
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the message says how to fix it."""
+
+
+def encryption_keys(value: str | list[str]) -> list[str]:
+    """Split the configured Fernet keys, newest first."""
+    parts = value if isinstance(value, list) else value.split(",")
+    return [part.strip() for part in parts if part.strip()]
+
+
+def multi_fernet(value: str | list[str]) -> MultiFernet:
+    """Build the MultiFernet for the configured keys, or raise ConfigError."""
+    keys = encryption_keys(value)
+    if not keys:
+        raise ConfigError(ENCRYPTION_KEYS_HELP)
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except ValueError as exc:
+        raise ConfigError(f"{ENCRYPTION_KEYS_HELP} ({exc})") from None
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Refuse unsafe settings outside demo and tests."""
+    if config.get("DEMO") or config.get("TESTING"):
+        return
+    secret = str(config.get("SECRET_KEY") or "")
+    if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(SECRET_KEY_HELP)
+    multi_fernet(config.get("ENCRYPTION_KEYS") or "")

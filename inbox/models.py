@@ -1,0 +1,207 @@
+"""Tables of the inbox database: official accounts, contacts, conversations, messages, users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from inbox.types import UTCDateTime, utcnow
+
+JSON_TYPE = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _optional_at() -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+def _enum(enum: type[StrEnum], default: StrEnum | None = None, *, nullable: bool = False) -> Any:
+    # Plain strings, not native enum types: adding a value later needs no type migration.
+    column_type = SAEnum(
+        enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+    )
+    if default is None and not nullable:
+        return Field(sa_type=column_type)
+    return Field(default=default, sa_type=column_type, nullable=nullable)
+
+
+def _json(factory: type[dict[str, Any]] | type[list[Any]]) -> Any:
+    return Field(default_factory=factory, sa_column=Column(JSON_TYPE, nullable=False))
+
+
+class Role(StrEnum):
+    """What a user may do; see the permission table in DESIGN.md."""
+
+    agent = "agent"
+    marketing = "marketing"
+    admin = "admin"
+
+
+class AccountStatus(StrEnum):
+    """Whether the worker polls an account."""
+
+    active = "active"
+    paused = "paused"
+    error = "error"
+
+
+class ConversationStatus(StrEnum):
+    """Where a conversation stands in the agents' workflow."""
+
+    open = "open"
+    pending = "pending"
+    closed = "closed"
+
+
+class Direction(StrEnum):
+    """Whether a message came from a customer or went out from the company."""
+
+    inbound = "in"
+    outbound = "out"
+
+
+class Delivery(StrEnum):
+    """Delivery state of an outbound reply; failed replies stay as drafts to retry."""
+
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class Account(SQLModel, table=True):
+    """An official company account on one platform."""
+
+    __table_args__ = (UniqueConstraint("platform", "platform_account_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    display_name: str = Field(max_length=200)
+    platform_account_id: str = Field(max_length=200)
+    handle: str = Field(default="", max_length=200)
+    credentials_encrypted: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    settings: dict[str, Any] = _json(dict)
+    status: AccountStatus = _enum(AccountStatus, AccountStatus.active)
+    poll_interval_seconds: int = Field(default=60)
+    retention_days: int = Field(default=180)
+    sla_minutes: int = Field(default=30)
+    cursor: dict[str, Any] = _json(dict)
+    last_polled_at: datetime | None = _optional_at()
+    last_error: str | None = Field(default=None, sa_type=Text)
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = _optional_at()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Contact(SQLModel, table=True):
+    """A person as seen on one platform."""
+
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    platform_user_id: str = Field(max_length=200)
+    handle: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    research_objection: bool = Field(default=False)
+
+
+class User(SQLModel, table=True):
+    """A person who works in the product: agent, marketing or admin."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    role: Role = _enum(Role)
+    password_hash: str = Field(max_length=255)
+    active: bool = Field(default=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: datetime | None = _optional_at()
+
+
+class Conversation(SQLModel, table=True):
+    """A thread between one contact and one official account."""
+
+    __table_args__ = (
+        UniqueConstraint("account_id", "thread_key"),
+        Index("ix_conversation_status_due", "status", "sla_due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    kind: str = Field(max_length=16)
+    thread_key: str = Field(max_length=200)
+    status: ConversationStatus = _enum(ConversationStatus, ConversationStatus.open)
+    assignee_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    tags: list[str] = _json(list)
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    last_message_at: datetime = Field(sa_type=UTCDateTime)
+    # Kept as a column, not computed, so lists can sort and filter by it on an index.
+    sla_due_at: datetime | None = _optional_at()
+    first_response_at: datetime | None = _optional_at()
+    closed_at: datetime | None = _optional_at()
+
+
+class Message(SQLModel, table=True):
+    """One inbound or outbound message in a conversation."""
+
+    __table_args__ = (UniqueConstraint("account_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    account_id: int = Field(foreign_key="account.id")
+    # Empty until the platform accepts an outbound reply; NULLs never collide in the constraint.
+    external_id: str | None = Field(default=None, max_length=200)
+    direction: Direction = _enum(Direction)
+    text: str = Field(sa_type=Text)
+    author_contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    author_user_id: int | None = Field(default=None, foreign_key="user.id")
+    in_reply_to: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    raw: dict[str, Any] = _json(dict)
+    delivery: Delivery | None = _enum(Delivery, nullable=True)
+    delivery_error: str | None = Field(default=None, sa_type=Text)
+    attempts: int = Field(default=0)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to whose data, when, from where. Rows are only ever added."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    action: str = Field(max_length=64)
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: int | None = Field(default=None)
+    ip: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = _json(dict)
+
+
+class ResearchOutbox(SQLModel, table=True):
+    """An inbound message waiting to be anonymized into the research store."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_type=Text)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A platform payload that could not be ingested, kept with its error."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    platform: str = Field(max_length=32)
+    source: str = Field(max_length=16)
+    error: str = Field(sa_type=Text)
+    raw: str = Field(sa_type=Text)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = _optional_at()

@@ -1,0 +1,147 @@
+"""Idempotent ingestion: one platform item becomes one stored message, however often it arrives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from connectors import FailedPayload, InboundItem
+from inbox.models import (
+    Account,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    DeadLetter,
+    Direction,
+    Message,
+    ResearchOutbox,
+)
+
+# A concurrent writer can win the race for the same contact, conversation or message; after a
+# rollback the next attempt finds its row. Three attempts cover all three unique keys.
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """The stored message and whether this call created it."""
+
+    message: Message
+    created: bool
+
+
+def ingest(*, session: Session, account: Account, item: InboundItem) -> Ingested:
+    """Store an item with its contact, conversation and research-outbox row in one transaction."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _ingest_once(session, account, item)
+        except IntegrityError:
+            session.rollback()
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(session: Session, account: Account, item: InboundItem) -> Ingested:
+    assert account.id is not None
+    existing = session.exec(
+        select(Message).where(
+            Message.account_id == account.id, Message.external_id == item.external_id
+        )
+    ).first()
+    if existing is not None:
+        return Ingested(message=existing, created=False)
+
+    contact = _contact(session, item)
+    conversation = _conversation(session, account, contact, item)
+    message = Message(
+        conversation_id=conversation.id,
+        account_id=account.id,
+        external_id=item.external_id,
+        direction=Direction.inbound,
+        text=item.text,
+        author_contact_id=contact.id,
+        in_reply_to=item.in_reply_to,
+        created_at=item.created_at,
+        raw=dict(item.raw),
+    )
+    session.add(message)
+    session.flush()
+    assert message.id is not None
+    if not contact.research_objection:
+        session.add(ResearchOutbox(message_id=message.id))
+    session.commit()
+    return Ingested(message=message, created=True)
+
+
+def _contact(session: Session, item: InboundItem) -> Contact:
+    author = item.author
+    contact = session.exec(
+        select(Contact).where(
+            Contact.platform == item.platform, Contact.platform_user_id == author.platform_user_id
+        )
+    ).first()
+    if contact is None:
+        contact = Contact(
+            platform=item.platform,
+            platform_user_id=author.platform_user_id,
+            first_seen_at=item.created_at,
+        )
+    # People rename themselves; keep what the platform shows now.
+    contact.handle = author.handle or contact.handle
+    contact.display_name = author.display_name or contact.display_name
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def _conversation(
+    session: Session, account: Account, contact: Contact, item: InboundItem
+) -> Conversation:
+    assert account.id is not None and contact.id is not None
+    conversation = session.exec(
+        select(Conversation).where(
+            Conversation.account_id == account.id, Conversation.thread_key == item.thread_key
+        )
+    ).first()
+    due = item.created_at + timedelta(minutes=account.sla_minutes)
+    if conversation is None:
+        conversation = Conversation(
+            account_id=account.id,
+            contact_id=contact.id,
+            kind=item.kind,
+            thread_key=item.thread_key,
+            opened_at=item.created_at,
+            last_message_at=item.created_at,
+            sla_due_at=due,
+        )
+    else:
+        # A customer writing again reopens a closed or pending conversation.
+        conversation.status = ConversationStatus.open
+        conversation.closed_at = None
+        # The customer waits again: the next answer is due, unless one already is earlier.
+        if conversation.sla_due_at is None:
+            conversation.sla_due_at = due
+        conversation.last_message_at = max(conversation.last_message_at, item.created_at)
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def keep_failed(
+    *, session: Session, account: Account, failure: FailedPayload, source: str
+) -> DeadLetter:
+    """Keep a payload that could not be parsed, with its error, for an admin to look at."""
+    letter = DeadLetter(
+        account_id=account.id,
+        platform=account.platform,
+        source=source,
+        error=failure.error,
+        raw=failure.raw,
+    )
+    session.add(letter)
+    session.commit()
+    return letter

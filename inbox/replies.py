@@ -1,0 +1,104 @@
+"""Agents' replies: stored first, then sent through the official account; failures stay to retry."""
+
+from __future__ import annotations
+
+from cryptography.fernet import MultiFernet
+from sqlmodel import Session, col, select
+
+from connectors import Author, ConnectorError, OutboundReply
+from inbox import audit
+from inbox.accounts import connector_for
+from inbox.models import Account, Contact, Conversation, Delivery, Direction, Message, User
+from inbox.types import utcnow
+
+
+class ReplyError(ValueError):
+    """The reply cannot be sent as written; the message says why."""
+
+
+def send_reply(
+    *,
+    session: Session,
+    fernet: MultiFernet,
+    conversation: Conversation,
+    agent: User,
+    text: str,
+    ip: str | None = None,
+) -> Message:
+    """Store the agent's reply, then deliver it; the stored message tells how delivery went."""
+    text = text.strip()
+    account = session.get(Account, conversation.account_id)
+    assert account is not None
+    limit = connector_for(account, fernet).max_reply_length
+    if not text:
+        raise ReplyError("The reply is empty.")
+    if len(text) > limit:
+        raise ReplyError(f"The reply has {len(text)} characters; {account.platform} allows {limit}.")
+    message = Message(
+        conversation_id=conversation.id,
+        account_id=account.id,
+        direction=Direction.outbound,
+        text=text,
+        author_user_id=agent.id,
+        created_at=utcnow(),
+        delivery=Delivery.pending,
+    )
+    session.add(message)
+    audit.record(
+        session=session,
+        action="reply",
+        user_id=agent.id,
+        target_type="conversation",
+        target_id=conversation.id,
+        ip=ip,
+    )
+    session.commit()
+    return deliver(session=session, fernet=fernet, message=message)
+
+
+def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Message:
+    """Send a pending or failed reply through its account's connector and record the outcome."""
+    if message.delivery == Delivery.sent:
+        return message
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    account = session.get(Account, conversation.account_id)
+    contact = session.get(Contact, conversation.contact_id)
+    assert account is not None and contact is not None
+    last_inbound = session.exec(
+        select(Message.external_id)
+        .where(Message.conversation_id == conversation.id, Message.direction == Direction.inbound)
+        .order_by(col(Message.created_at).desc())
+        .limit(1)
+    ).first()
+    reply = OutboundReply(
+        kind=conversation.kind,  # type: ignore[arg-type]
+        thread_key=conversation.thread_key,
+        in_reply_to=last_inbound,
+        recipient=Author(
+            platform_user_id=contact.platform_user_id,
+            handle=contact.handle,
+            display_name=contact.display_name,
+        ),
+        text=message.text,
+    )
+    message.attempts += 1
+    try:
+        sent = connector_for(account, fernet).send_reply(reply)
+    except ConnectorError as exc:
+        message.delivery = Delivery.failed
+        message.delivery_error = str(exc)
+        session.add(message)
+        session.commit()
+        return message
+    message.delivery = Delivery.sent
+    message.delivery_error = None
+    message.external_id = sent.external_id
+    message.raw = dict(sent.raw)
+    if conversation.first_response_at is None:
+        conversation.first_response_at = sent.created_at
+    conversation.sla_due_at = None
+    conversation.last_message_at = max(conversation.last_message_at, sent.created_at)
+    session.add_all([message, conversation])
+    session.commit()
+    return message

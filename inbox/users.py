@@ -1,0 +1,55 @@
+"""Users and their passwords (argon2id)."""
+
+from __future__ import annotations
+
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, func, select
+
+from inbox.models import Role, User
+from inbox.types import utcnow
+
+_hasher = PasswordHasher()
+
+
+class UserError(ValueError):
+    """A user cannot be created as asked."""
+
+
+def generate_password() -> str:
+    """A random password for a seeded or invited user."""
+    return secrets.token_urlsafe(12)
+
+
+def create_user(*, session: Session, email: str, name: str, role: Role, password: str) -> User:
+    """Create a user with an argon2 password hash."""
+    email = email.strip().lower()
+    if len(password) < 10:
+        raise UserError("Passwords need at least 10 characters.")
+    if session.exec(select(User).where(func.lower(User.email) == email)).first() is not None:
+        raise UserError(f"A user with the e-mail {email} exists already.")
+    user = User(email=email, name=name, role=role, password_hash=_hasher.hash(password))
+    session.add(user)
+    session.commit()
+    return user
+
+
+def authenticate(*, session: Session, email: str, password: str) -> User | None:
+    """The active user with these credentials, or None without saying which part was wrong."""
+    user = session.exec(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+    if user is None or not user.active:
+        # Hash anyway so the response time does not tell whether the e-mail exists.
+        _hasher.hash(password)
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    session.add(user)
+    session.commit()
+    return user

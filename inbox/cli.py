@@ -1,0 +1,116 @@
+"""The `socialcare` command line."""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+from pathlib import Path
+
+import click
+from cryptography.fernet import Fernet
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlmodel import Session
+
+from inbox.models import Role
+from inbox.users import UserError, create_user, generate_password
+
+
+def _create_app() -> Flask:
+    from inbox import create_app
+    from inbox.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+def main() -> None:
+    """socialcare: social-media care inbox with anonymized trend reports."""
+
+
+@main.command("gen-key", with_appcontext=False)
+@click.argument("kind", type=click.Choice(["secret", "fernet"]), default="fernet")
+def gen_key(kind: str) -> None:
+    """Print a new SECRET_KEY (secret) or encryption key (fernet)."""
+    click.echo(pysecrets.token_urlsafe(48) if kind == "secret" else Fernet.generate_key().decode())
+
+
+@main.command("demo", with_appcontext=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--instance",
+    default="instance",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the demo's SQLite databases and generated secrets.",
+)
+@click.option("--rate", default=6.0, show_default=True, help="Demo messages per minute.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the demo traffic.")
+def demo(host: str, port: int, instance: Path, rate: float, seed: int) -> None:
+    """Run the demo: migrated SQLite databases, seeded users, demo traffic, web and worker."""
+    from inbox.demo import run_demo
+
+    run_demo(instance=instance, host=host, port=port, rate=rate, seed=seed)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database maintenance."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Migrate the inbox database and the research store to the newest schema."""
+    from inbox import migrate
+    from inbox.db import databases
+
+    dbs = databases(current_app)
+    for target, engine in (("inbox", dbs.inbox), ("research", dbs.research)):
+        migrate.upgrade(engine, target)  # type: ignore[arg-type]
+        click.echo(f"{target} database is at head")
+
+
+@click.group("user")
+def user_group() -> None:
+    """Users."""
+
+
+@user_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@with_appcontext
+def user_create(email: str, name: str, role: str) -> None:
+    """Create a user and print the generated password once."""
+    from inbox.db import databases
+
+    password = generate_password()
+    with Session(databases(current_app).inbox) as session:
+        try:
+            user = create_user(
+                session=session, email=email, name=name, role=Role(role), password=password
+            )
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {user.role.value} {user.email} with password: {password}")
+    click.echo("The password is shown only now.")
+
+
+@click.command("worker")
+@with_appcontext
+def worker() -> None:
+    """Run the worker: poll official accounts and fill the research store."""
+    from inbox import worker as worker_module
+
+    worker_module.run(current_app)  # type: ignore[arg-type]
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands that need an app on its CLI."""
+    app.cli.add_command(db_group)
+    app.cli.add_command(user_group)
+    app.cli.add_command(worker)

@@ -1,0 +1,209 @@
+"""Fixtures: a fresh pair of databases per test, on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet, MultiFernet
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel
+
+from anonymizer.store import metadata as research_metadata
+from connectors import Author, InboundItem
+from inbox import create_app
+from inbox.accounts import connect_account
+from inbox.db import databases
+from inbox.models import Account, Role, User
+from inbox.users import create_user
+
+PG_URL = os.environ.get("SOCIALCARE_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+PASSWORD = "correct horse battery"
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    """Where one test's inbox database and research store live."""
+
+    backend: str
+    inbox: str
+    research: str
+
+
+def _schema_url(base: str, schema: str) -> str:
+    url = make_url(base)
+    return url.set(query={**url.query, "options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def database_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseUrls]:
+    """Empty databases for one test: SQLite files, or two fresh PostgreSQL schemas."""
+    if request.param == "sqlite":
+        yield DatabaseUrls(
+            "sqlite", f"sqlite:///{tmp_path / 'inbox.db'}", f"sqlite:///{tmp_path / 'research.db'}"
+        )
+        return
+    suffix = uuid.uuid4().hex[:12]
+    schemas = (f"t_{suffix}_inbox", f"t_{suffix}_research")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for schema in schemas:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield DatabaseUrls(
+            "postgresql", _schema_url(PG_URL, schemas[0]), _schema_url(PG_URL, schemas[1])
+        )
+    finally:
+        with admin.connect() as connection:
+            for schema in schemas:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def backend(database_urls: DatabaseUrls) -> str:
+    """The database backend this test runs on."""
+    return database_urls.backend
+
+
+def app_config(urls: DatabaseUrls, tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """The configuration a test app runs with."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "DATABASE_URL": urls.inbox,
+        "RESEARCH_DATABASE_URL": urls.research,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        **overrides,
+    }
+
+
+@pytest.fixture
+def app(database_urls: DatabaseUrls, tmp_path: Path) -> Iterator[Flask]:
+    """An app on fresh databases with all tables created."""
+    application = create_app(app_config(database_urls, tmp_path))
+    dbs = databases(application)
+    SQLModel.metadata.create_all(dbs.inbox)
+    research_metadata.create_all(dbs.research)
+    yield application
+    dbs.inbox.dispose()
+    dbs.research.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser-like test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Runs the app's CLI commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session on the inbox database."""
+    with Session(databases(app).inbox, expire_on_commit=False) as opened:
+        yield opened
+
+
+@pytest.fixture
+def research(app: Flask) -> Iterator[Session]:
+    """A session on the research store."""
+    with Session(databases(app).research, expire_on_commit=False) as opened:
+        yield opened
+
+
+@pytest.fixture
+def fernet(app: Flask) -> MultiFernet:
+    """The app's credential cipher."""
+    return MultiFernet([Fernet(app.config["ENCRYPTION_KEYS"])])
+
+
+# Factories ---------------------------------------------------------------------------------
+
+
+def make_user(
+    session: Session,
+    *,
+    role: Role = Role.agent,
+    email: str | None = None,
+    name: str = "Jana Schneider",
+    password: str = PASSWORD,
+) -> User:
+    """A user who can log in with PASSWORD."""
+    return create_user(
+        session=session,
+        email=email or f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
+        name=name,
+        role=role,
+        password=password,
+    )
+
+
+def make_account(session: Session, fernet: MultiFernet, **settings: Any) -> Account:
+    """A connected demo account; settings go to the demo connector."""
+    return connect_account(
+        session=session,
+        fernet=fernet,
+        platform="demo",
+        credentials={"token": "demo-token"},
+        settings=settings,
+    )
+
+
+def make_item(**overrides: Any) -> InboundItem:
+    """An inbound DM; keyword overrides replace any field."""
+    fields: dict[str, Any] = {
+        "platform": "demo",
+        "account_ref": "demo-quendelmarkt",
+        "external_id": f"dm-{uuid.uuid4().hex[:10]}",
+        "kind": "dm",
+        "author": Author(platform_user_id="7001", handle="jodoe", display_name="Jo Doe"),
+        "text": "Hallo, wo bleibt mein Paket?",
+        "created_at": datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
+        "thread_key": "dm-7001",
+        "raw": {"id": "raw"},
+    }
+    fields.update(overrides)
+    return InboundItem(**fields)
+
+
+# Browser-like helpers ----------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the form on a page, as a browser would submit it."""
+    page = client.get(path).get_data(as_text=True)
+    found = _CSRF.search(page) or re.search(r'value="([^"]+)" name="csrf_token"', page)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
+    """Log in through the login form."""
+    token = csrf_token(client, "/login")
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def post_form(client: FlaskClient, page: str, action: str, data: dict[str, str]) -> Any:
+    """Submit a form found on `page` to `action`, with the page's CSRF token."""
+    return client.post(action, data={**data, "csrf_token": csrf_token(client, page)})

@@ -15,7 +15,7 @@ from anonymizer.store import ResearchRecord
 
 @dataclass(frozen=True, slots=True)
 class SourceMessage:
-    """What the pipeline needs of an inbox message; the inbox fills it, the pipeline never reads the inbox."""
+    """What the pipeline needs of a message; the inbox fills it in, the pipeline never reads it."""
 
     text: str
     platform: str
@@ -29,7 +29,7 @@ class SourceMessage:
 
 
 def pseudonym(key: bytes, author_key: str) -> str:
-    """A keyed, one-way pseudonym: the same author maps to the same value, without the key to nothing."""
+    """A keyed one-way pseudonym: stable per author, meaningless without the key."""
     return hmac.new(key, author_key.encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -21,7 +21,7 @@ AGENT_ROLES = (Role.agent, Role.admin)
 
 def _view() -> View:
     view = request.args.get("view", "open")
-    return view if view in VIEWS else "open"  # type: ignore[return-value]
+    return view if view in VIEWS else "open"
 
 
 @bp.get("")
@@ -30,7 +30,9 @@ def conversations() -> str:
     """The conversation list, most urgent first."""
     view = _view()
     rows = list_conversations(session=db.session(), view=view)
-    return render_template("agent/conversations.html", rows=rows, view=view, views=VIEWS, now=utcnow())
+    return render_template(
+        "agent/conversations.html", rows=rows, view=view, views=VIEWS, now=utcnow()
+    )
 
 
 @bp.get("/rows")

@@ -89,7 +89,7 @@ def user_create(email: str, name: str, role: str) -> None:
     from inbox.db import databases
 
     password = generate_password()
-    with Session(databases(current_app).inbox) as session:
+    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
         try:
             user = create_user(
                 session=session, email=email, name=name, role=Role(role), password=password
@@ -106,7 +106,7 @@ def worker() -> None:
     """Run the worker: poll official accounts and fill the research store."""
     from inbox import worker as worker_module
 
-    worker_module.run(current_app)  # type: ignore[arg-type]
+    worker_module.run(current_app)
 
 
 def init_app(app: Flask) -> None:

@@ -30,7 +30,7 @@ WTF_CSRF_TIME_LIMIT = None
 PLACEHOLDER_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "please-change"})
 MIN_SECRET_LENGTH = 32
 
-SECRET_KEY_HELP = (
+SIGNING_KEY_HELP = (
     "SOCIALCARE_SECRET_KEY is missing or a placeholder. Generate one with "
     "`socialcare gen-key secret` and set it in the environment."
 )
@@ -67,5 +67,5 @@ def check(config: Mapping[str, Any]) -> None:
         return
     secret = str(config.get("SECRET_KEY") or "")
     if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(SECRET_KEY_HELP)
+        raise ConfigError(SIGNING_KEY_HELP)
     multi_fernet(config.get("ENCRYPTION_KEYS") or "")

@@ -1,4 +1,4 @@
-"""Platform credentials encrypted at rest with MultiFernet (newest key first, older keys still read)."""
+"""Platform credentials encrypted at rest with MultiFernet (newest key first, old keys read)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ class Databases:
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """Create an engine tuned for its backend: WAL and foreign keys on SQLite, pre-ping elsewhere."""
+    """An engine tuned for its backend: WAL and foreign keys on SQLite, pre-ping elsewhere."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -1,4 +1,4 @@
-"""`socialcare demo`: everything on one machine, offline, with generated secrets and seeded users."""
+"""`socialcare demo`: all on one machine, offline, with generated secrets and seeded users."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from cryptography.fernet import Fernet
 from flask import Flask
-from werkzeug.serving import run_simple
 from sqlmodel import Session, select
+from werkzeug.serving import run_simple
 
 from inbox import create_app, migrate
 from inbox.accounts import connect_account

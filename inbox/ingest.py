@@ -57,6 +57,7 @@ def _ingest_once(session: Session, account: Account, item: InboundItem) -> Inges
 
     contact = _contact(session, item)
     conversation = _conversation(session, account, contact, item)
+    assert conversation.id is not None
     message = Message(
         conversation_id=conversation.id,
         account_id=account.id,

@@ -28,12 +28,14 @@ def send_reply(
     """Store the agent's reply, then deliver it; the stored message tells how delivery went."""
     text = text.strip()
     account = session.get(Account, conversation.account_id)
-    assert account is not None
+    assert account is not None and account.id is not None and conversation.id is not None
     limit = connector_for(account, fernet).max_reply_length
     if not text:
         raise ReplyError("The reply is empty.")
     if len(text) > limit:
-        raise ReplyError(f"The reply has {len(text)} characters; {account.platform} allows {limit}.")
+        raise ReplyError(
+            f"The reply has {len(text)} characters; {account.platform} allows {limit}."
+        )
     message = Message(
         conversation_id=conversation.id,
         account_id=account.id,

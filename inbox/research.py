@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from anonymizer.pipeline import SourceMessage, anonymize_message
@@ -26,9 +27,10 @@ class DrainResult:
 def drain_outbox(
     *, session: Session, research_session: Session, pseudonym_key: bytes, limit: int = 200
 ) -> DrainResult:
-    """Anonymize up to `limit` outbox rows into the research store and remove them from the outbox."""
-    rows = session.exec(
-        select(ResearchOutbox, Message, Conversation, Account, Contact)
+    """Anonymize up to `limit` outbox rows into the research store, then drop them."""
+    # SQLAlchemy's select: SQLModel's typed overloads stop at four entities.
+    rows = session.execute(
+        sa_select(ResearchOutbox, Message, Conversation, Account, Contact)
         .join(Message, col(Message.id) == ResearchOutbox.message_id)
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
         .join(Account, col(Account.id) == Message.account_id)

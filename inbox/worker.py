@@ -195,7 +195,9 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
     scheduler.add_job(
         sync_jobs, "interval", args=[ctx, scheduler], id="sync", seconds=ctx.sync_seconds, **common
     )
-    scheduler.add_job(drain, "interval", args=[ctx], id="drain", seconds=ctx.drain_seconds, **common)
+    scheduler.add_job(
+        drain, "interval", args=[ctx], id="drain", seconds=ctx.drain_seconds, **common
+    )
     return scheduler
 
 

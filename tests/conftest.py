@@ -32,6 +32,18 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "correct horse battery"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run PostgreSQL-only tests (real concurrent writers) on PostgreSQL alone."""
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("postgres_only") and "[postgresql" not in item.nodeid
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
 @dataclass(frozen=True)
 class DatabaseUrls:
     """Where one test's inbox database and research store live."""

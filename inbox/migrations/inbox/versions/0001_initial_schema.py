@@ -8,7 +8,6 @@ Create Date: 2026-11-23 00:25:11.161461
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
@@ -25,12 +24,10 @@ def upgrade() -> None:
     op.create_table(
         "account",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("display_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column(
-            "platform_account_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False
-        ),
-        sa.Column("handle", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("platform", sa.String(length=32), nullable=False),
+        sa.Column("display_name", sa.String(length=200), nullable=False),
+        sa.Column("platform_account_id", sa.String(length=200), nullable=False),
+        sa.Column("handle", sa.String(length=200), nullable=False),
         sa.Column("credentials_encrypted", sa.LargeBinary(), nullable=False),
         sa.Column(
             "settings",
@@ -54,7 +51,7 @@ def upgrade() -> None:
         ),
         sa.Column("last_polled_at", inbox.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("lease_owner", sa.String(length=200), nullable=True),
         sa.Column("lease_expires_at", inbox.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -63,10 +60,10 @@ def upgrade() -> None:
     op.create_table(
         "contact",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("platform_user_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("handle", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-        sa.Column("display_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("platform", sa.String(length=32), nullable=False),
+        sa.Column("platform_user_id", sa.String(length=200), nullable=False),
+        sa.Column("handle", sa.String(length=200), nullable=True),
+        sa.Column("display_name", sa.String(length=200), nullable=True),
         sa.Column("first_seen_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("research_objection", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -75,14 +72,14 @@ def upgrade() -> None:
     op.create_table(
         "user",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column(
             "role",
             sa.Enum("agent", "marketing", "admin", name="role", native_enum=False, length=16),
             nullable=False,
         ),
-        sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_login_at", inbox.types.UTCDateTime(timezone=True), nullable=True),
@@ -94,10 +91,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
-        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("target_type", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target_type", sa.String(length=32), nullable=True),
         sa.Column("target_id", sa.Integer(), nullable=True),
-        sa.Column("ip", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("ip", sa.String(length=64), nullable=True),
         sa.Column(
             "detail",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -118,8 +115,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("thread_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("thread_key", sa.String(length=200), nullable=False),
         sa.Column(
             "status",
             sa.Enum(
@@ -169,8 +166,8 @@ def upgrade() -> None:
         "deadletter",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=True),
-        sa.Column("platform", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("platform", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("raw", sa.Text(), nullable=False),
         sa.Column("received_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
@@ -189,7 +186,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
-        sa.Column("external_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("external_id", sa.String(length=200), nullable=True),
         sa.Column(
             "direction",
             sa.Enum("in", "out", name="direction", native_enum=False, length=16),
@@ -198,7 +195,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("author_contact_id", sa.Integer(), nullable=True),
         sa.Column("author_user_id", sa.Integer(), nullable=True),
-        sa.Column("in_reply_to", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("in_reply_to", sa.String(length=200), nullable=True),
         sa.Column("created_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("received_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column(

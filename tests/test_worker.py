@@ -1,0 +1,143 @@
+"""The worker's jobs: leased polling, cursors, dead letters and the schedule itself."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from cryptography.fernet import MultiFernet
+from flask import Flask
+from sqlmodel import Session, func, select
+
+from inbox.models import Account, AccountStatus, DeadLetter, Message
+from inbox.types import utcnow
+from inbox.worker import (
+    acquire_lease,
+    configure,
+    context_from_app,
+    poll_account,
+    release_lease,
+    sync_jobs,
+)
+from tests.conftest import make_account
+
+
+def _started_an_hour_ago(session: Session, fernet: MultiFernet, **settings: object) -> Account:
+    start = (utcnow() - timedelta(hours=1)).isoformat()
+    return make_account(session, fernet, start=start, rate=1, backlog=0, **settings)
+
+
+def _messages(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(Message)).one()
+
+
+def test_polling_ingests_new_items_and_resumes_from_the_cursor(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    ctx = context_from_app(app)
+    first = poll_account(ctx, account.id)
+    assert first.polled and first.new == 50  # one poll brings at most one batch
+    second = poll_account(ctx, account.id)
+    assert second.new == 10 and second.duplicates == 0  # 60 minutes at one a minute
+    assert poll_account(ctx, account.id).new == 0
+    session.refresh(account)
+    assert account.cursor == {"next_index": 60}
+    assert account.last_polled_at is not None and account.last_error is None
+    assert account.lease_owner is None
+    assert _messages(session) == 60
+
+
+def test_a_lost_cursor_repeats_items_but_stores_none_twice(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    ctx = context_from_app(app)
+    poll_account(ctx, account.id)
+    session.refresh(account)
+    assert account.cursor == {"next_index": 50}
+    account.cursor = {}
+    session.add(account)
+    session.commit()
+    again = poll_account(ctx, account.id)
+    assert again.new == 0 and again.duplicates == 50
+    assert _messages(session) == 50
+
+
+def test_an_account_leased_by_another_worker_is_not_polled(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    assert acquire_lease(session=session, account_id=account.id, owner="other:1", seconds=60)
+    ctx = context_from_app(app)
+    assert not poll_account(ctx, account.id).polled
+    assert _messages(session) == 0
+    release_lease(session=session, account_id=account.id, owner="other:1")
+    assert poll_account(ctx, account.id).polled
+
+
+def test_an_expired_lease_can_be_taken_over(session: Session, fernet: MultiFernet) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    assert acquire_lease(session=session, account_id=account.id, owner="crashed:1", seconds=-1)
+    assert acquire_lease(session=session, account_id=account.id, owner="alive:2", seconds=60)
+    assert not acquire_lease(session=session, account_id=account.id, owner="late:3", seconds=60)
+
+
+def test_malformed_payloads_become_dead_letters_and_the_rest_arrives(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet, malformed_every=10)
+    assert account.id is not None
+    outcome = poll_account(context_from_app(app), account.id)
+    letters = session.exec(select(DeadLetter)).all()
+    assert outcome.failed == len(letters) == 5
+    assert outcome.new == 45
+    assert all(letter.error and letter.raw.startswith("{") for letter in letters)
+
+
+def test_a_paused_account_is_not_polled(app: Flask, session: Session, fernet: MultiFernet) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    account.status = AccountStatus.paused
+    session.add(account)
+    session.commit()
+    assert not poll_account(context_from_app(app), account.id).polled
+    assert _messages(session) == 0
+
+
+def test_undecryptable_credentials_are_reported_on_the_account_not_crashing_the_worker(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    account.credentials_encrypted = b"garbage"
+    session.add(account)
+    session.commit()
+    outcome = poll_account(context_from_app(app), account.id)
+    session.refresh(account)
+    assert outcome.error and "SOCIALCARE_ENCRYPTION_KEYS" in outcome.error
+    assert account.last_error == outcome.error
+    assert "garbage" not in outcome.error
+
+
+def test_the_schedule_has_one_poll_job_per_active_account_and_the_drain(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    active = _started_an_hour_ago(session, fernet, seed=1)
+    ctx = context_from_app(app)
+    scheduler = configure(BackgroundScheduler(timezone="UTC"), ctx)
+    sync_jobs(ctx, scheduler)
+    ids = {job.id for job in scheduler.get_jobs()}
+    assert ids == {"sync", "drain", f"poll:{active.id}"}
+    poll_job = scheduler.get_job(f"poll:{active.id}")
+    assert poll_job.trigger.interval == timedelta(seconds=active.poll_interval_seconds)
+
+    active.status = AccountStatus.paused
+    session.add(active)
+    session.commit()
+    sync_jobs(ctx, scheduler)
+    assert {job.id for job in scheduler.get_jobs()} == {"sync", "drain"}

@@ -89,13 +89,23 @@ def reply(conversation_id: int) -> Response | tuple[str, int]:
             ip=request.remote_addr,
         )
     except ReplyError as exc:
-        flash(_("The reply was not sent: %(reason)s", reason=str(exc)), "error")
+        flash(_reply_error_text(exc), "error")
         return thread(conversation_id, draft=text), 422
     if message.delivery == Delivery.sent:
         flash(_("Reply sent."), "success")
     else:
         flash(_("The platform did not accept the reply; it is kept to retry."), "error")
     return redirect(url_for("agent.thread", conversation_id=conversation_id))
+
+
+def _reply_error_text(error: ReplyError) -> str:
+    if error.reason == "too_long":
+        return _(
+            "The reply was not sent: it has %(length)s characters, the platform allows %(limit)s.",
+            length=error.length,
+            limit=error.limit,
+        )
+    return _("The reply was not sent: it is empty.")
 
 
 @bp.post("/<int:conversation_id>/messages/<int:message_id>/retry")

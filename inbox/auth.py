@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
@@ -119,8 +120,10 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "strong"
     csrf.init_app(app)
     app.register_blueprint(bp)
-    app.register_error_handler(403, _forbidden)
+    for code in (400, 403, 404):
+        app.register_error_handler(code, _error_page)
 
 
-def _forbidden(_error: Exception) -> tuple[str, int]:
-    return render_template("errors/403.html"), 403
+def _error_page(error: HTTPException) -> tuple[str, int]:
+    code = error.code or 500
+    return render_template("errors/error.html", code=code), code

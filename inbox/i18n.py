@@ -45,7 +45,7 @@ def switch_language() -> Response:
         session["lang"] = lang
     target = request.form.get("next", "")
     # Only local paths: the form must not become an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = "/"
     return redirect(target)
 

@@ -13,7 +13,13 @@ from inbox.types import utcnow
 
 
 class ReplyError(ValueError):
-    """The reply cannot be sent as written; the message says why."""
+    """The reply cannot be sent as written: `reason` says why, `length`/`limit` by how much."""
+
+    def __init__(self, reason: str, *, length: int = 0, limit: int = 0) -> None:
+        super().__init__(f"{reason} (length {length}, limit {limit})" if limit else reason)
+        self.reason = reason
+        self.length = length
+        self.limit = limit
 
 
 def send_reply(

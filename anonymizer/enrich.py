@@ -41,7 +41,5 @@ def topics(text: str) -> list[str]:
     """Name the taxonomy topics whose keywords occur in the text."""
     lowered = text.lower()
     return [
-        topic
-        for topic, stems in TOPIC_KEYWORDS.items()
-        if any(stem in lowered for stem in stems)
+        topic for topic, stems in TOPIC_KEYWORDS.items() if any(stem in lowered for stem in stems)
     ]

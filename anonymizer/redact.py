@@ -1,0 +1,42 @@
+"""Replace detected personal data by typed placeholders such as ``<EMAIL>``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from anonymizer.detect import Entity, find_entities
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """Redacted text together with the entities found in the original text."""
+
+    text: str
+    entities: tuple[Entity, ...]
+
+
+def redact(text: str, entities: Sequence[Entity]) -> str:
+    """Return ``text`` with every entity span replaced by its ``<TYPE>`` placeholder."""
+    parts: list[str] = []
+    cursor = 0
+    for entity in sorted(entities, key=lambda e: (e.start, e.end)):
+        # Guessing how to merge bad spans could leave personal data behind, so refuse.
+        if not cursor <= entity.start < entity.end <= len(text):
+            raise ValueError(f"entity out of range or overlapping: {entity!r}")
+        parts.append(text[cursor : entity.start])
+        parts.append(f"<{entity.type}>")
+        cursor = entity.end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def anonymize_text(
+    text: str,
+    *,
+    keep_handles: Collection[str] = (),
+    known_names: Collection[str] = (),
+) -> Redaction:
+    """Detect personal data in ``text`` and return the redacted text with its entities."""
+    entities = find_entities(text, keep_handles=keep_handles, known_names=known_names)
+    return Redaction(text=redact(text, entities), entities=tuple(entities))

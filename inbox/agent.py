@@ -100,12 +100,15 @@ def reply(conversation_id: int) -> Response | tuple[str, int]:
 
 def _reply_error_text(error: ReplyError) -> str:
     if error.reason == "too_long":
-        return _(
-            "The reply was not sent: it has %(length)s characters, the platform allows %(limit)s.",
-            length=error.length,
-            limit=error.limit,
+        return str(
+            _(
+                "The reply was not sent: it has %(length)s characters, "
+                "the platform allows %(limit)s.",
+                length=error.length,
+                limit=error.limit,
+            )
         )
-    return _("The reply was not sent: it is empty.")
+    return str(_("The reply was not sent: it is empty."))
 
 
 @bp.post("/<int:conversation_id>/messages/<int:message_id>/retry")

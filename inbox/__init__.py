@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ def _template_folder() -> Path:
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web app: defaults, then SOCIALCARE_* environment variables, then `config`."""
     overrides = dict(config or {})
-    instance_path = overrides.pop("INSTANCE_PATH", None)
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get(
+        "SOCIALCARE_INSTANCE_PATH"
+    )
     app = Flask(
         __name__,
         template_folder=str(_template_folder()),

@@ -75,3 +75,12 @@ def test_creating_the_app_neither_migrates_nor_starts_a_worker(tmp_path: Path) -
     # The engines are lazy: no database file appears until something queries it.
     assert not (tmp_path / "inbox.db").exists()
     assert not (tmp_path / "research.db").exists()
+
+
+def test_the_instance_folder_can_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOCIALCARE_INSTANCE_PATH", str(tmp_path / "elsewhere"))
+    app = create_app({"DEMO": True})
+    assert app.instance_path == str(tmp_path / "elsewhere")
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'elsewhere' / 'inbox.db'}"

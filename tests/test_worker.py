@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from cryptography.fernet import MultiFernet
+from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask
 from sqlmodel import Session, func, select
 
+from anonymizer.store import ResearchRecord
+from inbox import create_app, migrate
+from inbox.db import databases
 from inbox.models import Account, AccountStatus, DeadLetter, Message
 from inbox.types import utcnow
 from inbox.worker import (
@@ -19,7 +28,7 @@ from inbox.worker import (
     release_lease,
     sync_jobs,
 )
-from tests.conftest import make_account
+from tests.conftest import DatabaseUrls, app_config, make_account
 
 
 def _started_an_hour_ago(session: Session, fernet: MultiFernet, **settings: object) -> Account:
@@ -141,3 +150,40 @@ def test_the_schedule_has_one_poll_job_per_active_account_and_the_drain(
     session.commit()
     sync_jobs(ctx, scheduler)
     assert {job.id for job in scheduler.get_jobs()} == {"sync", "drain"}
+
+
+def test_the_worker_command_polls_and_fills_the_research_store(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    config = app_config(database_urls, tmp_path, WORKER_DRAIN_SECONDS=1)
+    app = create_app(config)
+    dbs = databases(app)
+    migrate.upgrade(dbs.inbox, "inbox")
+    migrate.upgrade(dbs.research, "research")
+    with Session(dbs.inbox, expire_on_commit=False) as session:
+        fernet = MultiFernet([Fernet(config["ENCRYPTION_KEYS"])])
+        _started_an_hour_ago(session, fernet)
+    env = {**os.environ, **{f"SOCIALCARE_{k}": str(v) for k, v in config.items()}}
+    env.pop("SOCIALCARE_TESTING")
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("socialcare")), "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        records = 0
+        while time.monotonic() < deadline and records < 50:
+            time.sleep(0.5)
+            with Session(dbs.research) as research:
+                records = research.exec(select(func.count()).select_from(ResearchRecord)).one()
+        assert worker.poll() is None, worker.communicate()[0]
+    finally:
+        worker.send_signal(signal.SIGINT)
+        output = worker.communicate(timeout=15)[0]
+        dbs.inbox.dispose()
+        dbs.research.dispose()
+    assert records >= 50, output
+    assert worker.returncode == 0, output

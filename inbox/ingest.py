@@ -67,6 +67,7 @@ def _ingest_once(session: Session, account: Account, item: InboundItem) -> Inges
         author_contact_id=contact.id,
         in_reply_to=item.in_reply_to,
         created_at=item.created_at,
+        context=dict(item.context),
         raw=dict(item.raw),
     )
     session.add(message)

@@ -165,6 +165,8 @@ class Message(SQLModel, table=True):
     in_reply_to: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Platform context shown beside the text, e.g. the post a comment was written under.
+    context: dict[str, Any] = _json(dict)
     raw: dict[str, Any] = _json(dict)
     delivery: Delivery | None = _enum(Delivery, nullable=True)
     delivery_error: str | None = Field(default=None, sa_type=Text)

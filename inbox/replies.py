@@ -37,11 +37,9 @@ def send_reply(
     assert account is not None and account.id is not None and conversation.id is not None
     limit = connector_for(account, fernet).max_reply_length
     if not text:
-        raise ReplyError("The reply is empty.")
+        raise ReplyError("empty")
     if len(text) > limit:
-        raise ReplyError(
-            f"The reply has {len(text)} characters; {account.platform} allows {limit}."
-        )
+        raise ReplyError("too_long", length=len(text), limit=limit)
     message = Message(
         conversation_id=conversation.id,
         account_id=account.id,

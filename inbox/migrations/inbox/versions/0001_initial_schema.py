@@ -2,7 +2,7 @@
 
 Revision ID: 0001_inbox
 Revises:
-Create Date: 2026-11-23 00:25:11.161461
+Create Date: 2026-11-23 00:39:37.853956
 """
 
 from collections.abc import Sequence
@@ -198,6 +198,11 @@ def upgrade() -> None:
         sa.Column("in_reply_to", sa.String(length=200), nullable=True),
         sa.Column("created_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("received_at", inbox.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "context",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column(
             "raw",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),

@@ -22,8 +22,9 @@ def index() -> str:
     """Messages per day and channel over the chosen range."""
     days = request.args.get("days", type=int) or 30
     days = days if days in RANGES else 30
-    until = utcnow().replace(tzinfo=None, minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    since = (until - timedelta(days=days)).replace(hour=0)
+    # Whole UTC days, today included: a range of 7 shows exactly seven days.
+    today = utcnow().replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    since, until = today - timedelta(days=days - 1), today + timedelta(days=1)
     volumes = daily_volume(session=db.research_session(), since=since, until=until)
     kinds = sorted({volume.channel_kind for volume in volumes})
     table: dict[str, dict[str, int]] = {}

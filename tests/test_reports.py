@@ -150,6 +150,20 @@ def test_records_older_than_the_range_are_not_counted(
     assert sum(counts["Total"] for counts in quarter.values()) == 7
 
 
+def test_a_seven_day_range_covers_today_and_the_six_days_before(
+    marketing_client: FlaskClient, research: Session
+) -> None:
+    today = hour_now().replace(hour=0)
+    add_records(research, today - timedelta(days=6), "dm", 1)
+    add_records(research, today - timedelta(days=6, hours=1), "dm", 2)  # 23:00, seven days back
+
+    week = report_table(marketing_client.get("/reports?days=7").get_data(as_text=True))
+
+    assert week == {
+        day_label((today - timedelta(days=6)).date()): {"Direct message": 1, "Total": 1}
+    }
+
+
 def test_default_range_is_30_days(marketing_client: FlaskClient, research: Session) -> None:
     now = hour_now()
     add_records(research, now - timedelta(days=20), "dm", 1)

@@ -19,6 +19,30 @@ class PayloadError(ConnectorError):
     """A platform payload could not be turned into an item."""
 
 
+class TransientError(ConnectorError):
+    """The platform failed for now (5xx, timeout, reset, truncated body): back off and retry."""
+
+
+class RateLimited(ConnectorError):
+    """The platform throttles this account until `retry_at`; poll nothing before then."""
+
+    def __init__(self, message: str, *, retry_at: datetime) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class CredentialsRevoked(ConnectorError):
+    """The token is revoked or expired: an admin must reconnect the account; do not retry."""
+
+
+class NotOfficialAccount(ConnectorError):
+    """The credentials do not belong to the official company account the admin named."""
+
+
+class ReplyRefused(ConnectorError):
+    """The platform's rules forbid this reply as it stands (window closed, too long, …)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Author:
     """A person as a platform shows them."""
@@ -73,6 +97,8 @@ class OutboundReply:
     in_reply_to: str | None
     recipient: Author
     text: str
+    # When the customer last wrote: messaging windows (Messenger, Instagram) count from it.
+    last_inbound_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +108,15 @@ class SentReply:
     external_id: str
     created_at: datetime
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookBatch:
+    """Items a webhook delivery carried for one official account (page, IG user, X user)."""
+
+    account_ref: str
+    items: list[InboundItem]
+    failures: list[FailedPayload]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,14 +143,27 @@ class Connector(Protocol):
         """Fetch what arrived since the cursor."""
         ...
 
+    def reply_length(self, text: str) -> int:
+        """The length of a reply as the platform counts it against `max_reply_length`."""
+        ...
+
     def send_reply(self, reply: OutboundReply) -> SentReply:
         """Post a reply through the official account, or raise ConnectorError."""
         ...
 
+    def find_sent(self, reply: OutboundReply, since: datetime) -> SentReply | None:
+        """Look on the platform for this reply posted since `since`, so a retry never doubles it.
+
+        Returns None where the platform offers no way to look.
+        """
+        ...
+
 
 ConnectorFactory = Callable[[Mapping[str, str], Mapping[str, Any]], Connector]
+WebhookParser = Callable[[Mapping[str, Any]], list[WebhookBatch]]
 
 REGISTRY: dict[str, ConnectorFactory] = {}
+WEBHOOK_PARSERS: dict[str, WebhookParser] = {}
 
 
 def register(platform: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
@@ -124,6 +172,16 @@ def register(platform: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
     def decorate(factory: ConnectorFactory) -> ConnectorFactory:
         REGISTRY[platform] = factory
         return factory
+
+    return decorate
+
+
+def register_webhook(platform: str) -> Callable[[WebhookParser], WebhookParser]:
+    """Register the parser of a platform's webhook deliveries (already signature-checked)."""
+
+    def decorate(parser: WebhookParser) -> WebhookParser:
+        WEBHOOK_PARSERS[platform] = parser
+        return parser
 
     return decorate
 

@@ -28,7 +28,9 @@ from connectors.base import (
     PayloadError,
     PollResult,
     PostingIdentity,
+    ReplyRefused,
     SentReply,
+    TransientError,
     register,
 )
 
@@ -400,20 +402,28 @@ class DemoConnector:
                 )
         return PollResult(items=items, failures=failures, cursor={"next_index": end})
 
+    def reply_length(self, text: str) -> int:
+        """The demo platform counts plain characters."""
+        return len(text)
+
+    def find_sent(self, reply: OutboundReply, since: datetime) -> SentReply | None:
+        """The demo keeps no timeline to look in."""
+        return None
+
     def send_reply(self, reply: OutboundReply) -> SentReply:
         """Pretend to post a reply, enforcing the length limit and the simulated outage."""
         if not reply.text.strip():
-            raise ConnectorError(
+            raise ReplyRefused(
                 f"Reply is empty ({len(reply.text)} characters of whitespace at most); the demo "
                 f"platform needs 1 to {self.max_reply_length} characters"
             )
         if len(reply.text) > self.max_reply_length:
-            raise ConnectorError(
+            raise ReplyRefused(
                 f"Reply is {len(reply.text)} characters long; the demo platform allows at most "
                 f"{self.max_reply_length}"
             )
         if self.fail_replies:
-            raise ConnectorError("Demo platform rejected the reply (simulated outage)")
+            raise TransientError("Demo platform rejected the reply (simulated outage)")
         now = self._clock()
         ext_id = f"demo-out-{uuid.uuid4().hex}"
         return SentReply(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,11 +34,22 @@ class Ingested:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """How many items of a batch were new, already stored, or kept as dead letters."""
+
+    new: int
+    duplicates: int
+    failed: int
+
+
 def ingest(*, session: Session, account: Account, item: InboundItem) -> Ingested:
     """Store an item with its contact, conversation and research-outbox row in one transaction."""
     for attempt in range(_ATTEMPTS):
         try:
-            return _ingest_once(session, account, item)
+            staged = stage(session=session, account=account, item=item)
+            session.commit()
+            return staged
         except IntegrityError:
             session.rollback()
             if attempt == _ATTEMPTS - 1:
@@ -45,7 +57,42 @@ def ingest(*, session: Session, account: Account, item: InboundItem) -> Ingested
     raise AssertionError("unreachable")
 
 
-def _ingest_once(session: Session, account: Account, item: InboundItem) -> Ingested:
+def ingest_batch(
+    *,
+    session: Session,
+    account: Account,
+    items: Sequence[InboundItem],
+    failures: Sequence[FailedPayload],
+    source: str,
+) -> BatchResult:
+    """Stage a whole batch and its dead letters without committing.
+
+    The caller commits once, together with the cursor that covers the batch, so a crash
+    leaves either all of it or none of it.
+    """
+    new = duplicates = 0
+    for item in items:
+        for attempt in range(_ATTEMPTS):
+            savepoint = session.begin_nested()
+            try:
+                created = stage(session=session, account=account, item=item).created
+                savepoint.commit()
+                break
+            except IntegrityError:
+                # Another writer (a webhook, a second worker) stored a row first: try again
+                # and find it.
+                savepoint.rollback()
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        new += created
+        duplicates += not created
+    for failure in failures:
+        session.add(_dead_letter(account, failure, source))
+    return BatchResult(new=new, duplicates=duplicates, failed=len(failures))
+
+
+def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
+    """Add an item and what it needs to the session (flushed, not committed)."""
     assert account.id is not None
     existing = session.exec(
         select(Message).where(
@@ -75,7 +122,7 @@ def _ingest_once(session: Session, account: Account, item: InboundItem) -> Inges
     assert message.id is not None
     if not contact.research_objection:
         session.add(ResearchOutbox(message_id=message.id))
-    session.commit()
+    session.flush()
     return Ingested(message=message, created=True)
 
 
@@ -137,13 +184,17 @@ def keep_failed(
     *, session: Session, account: Account, failure: FailedPayload, source: str
 ) -> DeadLetter:
     """Keep a payload that could not be parsed, with its error, for an admin to look at."""
-    letter = DeadLetter(
+    letter = _dead_letter(account, failure, source)
+    session.add(letter)
+    session.commit()
+    return letter
+
+
+def _dead_letter(account: Account, failure: FailedPayload, source: str) -> DeadLetter:
+    return DeadLetter(
         account_id=account.id,
         platform=account.platform,
         source=source,
         error=failure.error,
         raw=failure.raw,
     )
-    session.add(letter)
-    session.commit()
-    return letter

@@ -23,7 +23,7 @@ def _optional_at() -> Any:
 def _enum(enum: type[StrEnum], default: StrEnum | None = None, *, nullable: bool = False) -> Any:
     # Plain strings, not native enum types: adding a value later needs no type migration.
     column_type = SAEnum(
-        enum, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+        enum, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e]
     )
     if default is None and not nullable:
         return Field(sa_type=column_type)
@@ -47,7 +47,8 @@ class AccountStatus(StrEnum):
 
     active = "active"
     paused = "paused"
-    error = "error"
+    # The platform revoked or expired the token: nothing is polled until an admin reconnects.
+    needs_reconnection = "needs_reconnection"
 
 
 class ConversationStatus(StrEnum):
@@ -92,6 +93,11 @@ class Account(SQLModel, table=True):
     cursor: dict[str, Any] = _json(dict)
     last_polled_at: datetime | None = _optional_at()
     last_error: str | None = Field(default=None, sa_type=Text)
+    # The platform asked us to wait (429, Graph throttling) until then.
+    rate_limited_until: datetime | None = _optional_at()
+    # Our own exponential backoff after transient failures, reset by a good poll.
+    backoff_until: datetime | None = _optional_at()
+    consecutive_failures: int = Field(default=0)
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = _optional_at()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -171,6 +177,20 @@ class Message(SQLModel, table=True):
     delivery: Delivery | None = _enum(Delivery, nullable=True)
     delivery_error: str | None = Field(default=None, sa_type=Text)
     attempts: int = Field(default=0)
+
+
+class PollRun(SQLModel, table=True):
+    """One poll of one account by one worker: what admins read and what proves leases hold."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    owner: str = Field(max_length=200)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+    new: int = Field(default=0)
+    duplicates: int = Field(default=0)
+    failed: int = Field(default=0)
+    error: str | None = Field(default=None, sa_type=Text)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cryptography.fernet import MultiFernet
 from sqlmodel import Session, col, select
 
 from connectors import Author, ConnectorError, OutboundReply
 from inbox import audit
 from inbox.accounts import connector_for
+from inbox.crypto import CredentialsError
 from inbox.models import Account, Contact, Conversation, Delivery, Direction, Message, User
 from inbox.types import utcnow
 
@@ -35,11 +38,12 @@ def send_reply(
     text = text.strip()
     account = session.get(Account, conversation.account_id)
     assert account is not None and account.id is not None and conversation.id is not None
-    limit = connector_for(account, fernet).max_reply_length
+    connector = connector_for(account, fernet)
+    limit, length = connector.max_reply_length, connector.reply_length(text)
     if not text:
         raise ReplyError("empty")
-    if len(text) > limit:
-        raise ReplyError("too_long", length=len(text), limit=limit)
+    if length > limit:
+        raise ReplyError("too_long", length=length, limit=limit)
     message = Message(
         conversation_id=conversation.id,
         account_id=account.id,
@@ -63,7 +67,12 @@ def send_reply(
 
 
 def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Message:
-    """Send a pending or failed reply through its account's connector and record the outcome."""
+    """Send a pending or failed reply through its account's connector and record the outcome.
+
+    A reply that was attempted before is first looked for on the platform: if the earlier
+    attempt got through (a timeout after the post, a crash before we saved its id) it is
+    recorded as sent and not posted a second time.
+    """
     if message.delivery == Delivery.sent:
         return message
     conversation = session.get(Conversation, message.conversation_id)
@@ -72,7 +81,7 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
     contact = session.get(Contact, conversation.contact_id)
     assert account is not None and contact is not None
     last_inbound = session.exec(
-        select(Message.external_id)
+        select(Message.external_id, Message.created_at)
         .where(Message.conversation_id == conversation.id, Message.direction == Direction.inbound)
         .order_by(col(Message.created_at).desc())
         .limit(1)
@@ -80,18 +89,26 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
     reply = OutboundReply(
         kind=conversation.kind,  # type: ignore[arg-type]
         thread_key=conversation.thread_key,
-        in_reply_to=last_inbound,
+        in_reply_to=last_inbound[0] if last_inbound else None,
         recipient=Author(
             platform_user_id=contact.platform_user_id,
             handle=contact.handle,
             display_name=contact.display_name,
         ),
         text=message.text,
+        last_inbound_at=last_inbound[1] if last_inbound else None,
     )
-    message.attempts += 1
     try:
-        sent = connector_for(account, fernet).send_reply(reply)
-    except ConnectorError as exc:
+        connector = connector_for(account, fernet)
+        sent = connector.find_sent(reply, message.created_at) if message.attempts else None
+        if sent is None:
+            # Counted before the call: should we die mid-send, the next try looks first.
+            message.attempts += 1
+            message.delivery = Delivery.pending
+            session.add(message)
+            session.commit()
+            sent = connector.send_reply(reply)
+    except (ConnectorError, CredentialsError) as exc:
         message.delivery = Delivery.failed
         message.delivery_error = str(exc)
         session.add(message)
@@ -108,3 +125,19 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
     session.add_all([message, conversation])
     session.commit()
     return message
+
+
+def stuck_replies(*, session: Session, older_than: timedelta) -> list[Message]:
+    """Replies left `pending` by a crash mid-send, oldest first."""
+    return list(
+        session.exec(
+            select(Message)
+            .where(
+                Message.direction == Direction.outbound,
+                Message.delivery == Delivery.pending,
+                col(Message.created_at) < utcnow() - older_than,
+            )
+            .order_by(col(Message.created_at))
+            .limit(100)
+        ).all()
+    )

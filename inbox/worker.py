@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
@@ -16,18 +17,22 @@ from flask import Flask
 from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
-from connectors import ConnectorError
+from connectors import ConnectorError, CredentialsRevoked, RateLimited
 from inbox.accounts import connector_for
 from inbox.config import multi_fernet
 from inbox.crypto import CredentialsError
 from inbox.db import databases
-from inbox.ingest import ingest, keep_failed
-from inbox.models import Account, AccountStatus
+from inbox.ingest import ingest_batch
+from inbox.models import Account, AccountStatus, PollRun
+from inbox.replies import deliver, stuck_replies
 from inbox.research import DrainResult, drain_outbox
 from inbox.secrets import pseudonym_key
 from inbox.types import utcnow
 
 log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 30 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +78,14 @@ def context_from_app(app: Flask) -> WorkerContext:
 
 
 def acquire_lease(*, session: Session, account_id: int, owner: str, seconds: int) -> bool:
-    """Take the account's poll lease unless another worker holds a live one."""
+    """Take the account's poll lease unless another worker holds a live one.
+
+    One UPDATE decides: on PostgreSQL the row is picked FOR UPDATE SKIP LOCKED, so a worker
+    never waits behind another that is taking the same lease; SQLite serializes writers anyway.
+    """
     now = utcnow()
-    result = session.execute(
-        update(Account)
+    free = (
+        select(Account.id)
         .where(
             col(Account.id) == account_id,
             or_(
@@ -85,6 +94,11 @@ def acquire_lease(*, session: Session, account_id: int, owner: str, seconds: int
                 col(Account.lease_owner) == owner,
             ),
         )
+        .with_for_update(skip_locked=True)
+    )
+    result = session.execute(
+        update(Account)
+        .where(col(Account.id).in_(free.scalar_subquery()))
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds))
     )
     session.commit()
@@ -116,32 +130,80 @@ def poll_account(ctx: WorkerContext, account_id: int) -> PollOutcome:
 
 def _poll(ctx: WorkerContext, session: Session, account_id: int) -> PollOutcome:
     account = session.get(Account, account_id)
+    started = utcnow()
     if account is None or account.status != AccountStatus.active:
+        return PollOutcome(polled=False)
+    waits = [t for t in (account.rate_limited_until, account.backoff_until) if t is not None]
+    if any(until > started for until in waits):
         return PollOutcome(polled=False)
     try:
         result = connector_for(account, ctx.fernet).poll(account.cursor or None)
+    except CredentialsRevoked as exc:
+        # No retry storm: the account stops until an admin reconnects it.
+        account.status = AccountStatus.needs_reconnection
+        return _failed(session, account, started, ctx.owner, str(exc))
+    except RateLimited as exc:
+        account.rate_limited_until = exc.retry_at
+        return _failed(session, account, started, ctx.owner, str(exc))
     except (ConnectorError, CredentialsError) as exc:
-        account.last_error = str(exc)
-        account.last_polled_at = utcnow()
-        session.add(account)
-        session.commit()
-        log.warning("polling account %s failed: %s", account_id, exc)
-        return PollOutcome(polled=True, error=str(exc))
-    new = duplicates = 0
-    for item in result.items:
-        if ingest(session=session, account=account, item=item).created:
-            new += 1
-        else:
-            duplicates += 1
-    for failure in result.failures:
-        keep_failed(session=session, account=account, failure=failure, source="poll")
-    # The cursor moves only after every item is stored: a crash repeats items, never skips them.
+        account.consecutive_failures += 1
+        account.backoff_until = started + backoff_delay(account.consecutive_failures)
+        return _failed(session, account, started, ctx.owner, str(exc))
+    batch = ingest_batch(
+        session=session,
+        account=account,
+        items=result.items,
+        failures=result.failures,
+        source="poll",
+    )
+    # Same transaction as the items: after a crash the cursor never runs ahead of the data.
     account.cursor = result.cursor
     account.last_polled_at = utcnow()
     account.last_error = None
+    account.consecutive_failures = 0
+    account.backoff_until = account.rate_limited_until = None
     session.add(account)
+    session.add(
+        PollRun(
+            account_id=account_id,
+            owner=ctx.owner,
+            started_at=started,
+            finished_at=utcnow(),
+            new=batch.new,
+            duplicates=batch.duplicates,
+            failed=batch.failed,
+        )
+    )
     session.commit()
-    return PollOutcome(polled=True, new=new, duplicates=duplicates, failed=len(result.failures))
+    return PollOutcome(polled=True, new=batch.new, duplicates=batch.duplicates, failed=batch.failed)
+
+
+def backoff_delay(failures: int) -> timedelta:
+    """Exponential backoff with full jitter: 30 s, 1 min, 2 min, … capped at 30 minutes."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (failures - 1))
+    # Jitter spreads the retries of many accounts after a shared outage.
+    return timedelta(seconds=ceiling * (0.5 + random.random() / 2))  # noqa: S311
+
+
+def _failed(
+    session: Session, account: Account, started: datetime, owner: str, error: str
+) -> PollOutcome:
+    account.last_error = error
+    account.last_polled_at = utcnow()
+    session.add(account)
+    assert account.id is not None
+    session.add(
+        PollRun(
+            account_id=account.id,
+            owner=owner,
+            started_at=started,
+            finished_at=utcnow(),
+            error=error,
+        )
+    )
+    session.commit()
+    log.warning("polling account %s failed: %s", account.id, error)
+    return PollOutcome(polled=True, error=error)
 
 
 def drain(ctx: WorkerContext) -> DrainResult:
@@ -156,6 +218,15 @@ def drain(ctx: WorkerContext) -> DrainResult:
             pseudonym_key=ctx.pseudonym_key,
             limit=ctx.drain_batch,
         )
+
+
+def resend_stuck_replies(ctx: WorkerContext) -> int:
+    """Finish replies a crash left half-sent; `deliver` looks on the platform before posting."""
+    with Session(ctx.inbox, expire_on_commit=False) as session:
+        stuck = stuck_replies(session=session, older_than=timedelta(minutes=2))
+        for message in stuck:
+            deliver(session=session, fernet=ctx.fernet, message=message)
+        return len(stuck)
 
 
 def sync_jobs(ctx: WorkerContext, scheduler: BaseScheduler) -> None:
@@ -197,6 +268,9 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
     )
     scheduler.add_job(
         drain, "interval", args=[ctx], id="drain", seconds=ctx.drain_seconds, **common
+    )
+    scheduler.add_job(
+        resend_stuck_replies, "interval", args=[ctx], id="resend", minutes=1, **common
     )
     return scheduler
 

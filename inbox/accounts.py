@@ -11,6 +11,29 @@ from sqlmodel import Session, select
 from connectors import Connector, get_connector
 from inbox.crypto import decrypt_credentials, encrypt_credentials
 from inbox.models import Account, AccountStatus
+from inbox.types import utcnow
+
+# What an admin enters per platform: secret credentials (stored encrypted) and plain settings.
+PLATFORM_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "x": (
+        ("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+        ("username",),
+    ),
+    "facebook": (("page_access_token",), ("page_id",)),
+    "instagram": (("page_access_token",), ("ig_user_id", "page_id")),
+    "demo": ((), ()),
+}
+
+
+def set_status(*, session: Session, account: Account, status: AccountStatus) -> Account:
+    """Pause or resume polling; resuming clears the waits so the next poll runs at once."""
+    account.status = status
+    if status == AccountStatus.active:
+        account.rate_limited_until = account.backoff_until = None
+        account.consecutive_failures = 0
+    session.add(account)
+    session.commit()
+    return account
 
 
 def connect_account(
@@ -54,3 +77,20 @@ def connector_for(account: Account, fernet: MultiFernet) -> Connector:
     """The connector that reads and posts as this official account."""
     credentials = decrypt_credentials(fernet, account.credentials_encrypted)
     return get_connector(account.platform, credentials, account.settings)
+
+
+def describe_state(account: Account) -> str:
+    """One line of what the worker does with the account and why."""
+    now = utcnow()
+    last = (
+        account.last_polled_at.isoformat(timespec="seconds") if account.last_polled_at else "never"
+    )
+    if account.status != AccountStatus.active:
+        return f"{account.status.value}, last poll {last}"
+    if account.rate_limited_until and account.rate_limited_until > now:
+        until = account.rate_limited_until.isoformat(timespec="seconds")
+        return f"rate-limited until {until}, last poll {last}"
+    if account.backoff_until and account.backoff_until > now:
+        until = account.backoff_until.isoformat(timespec="seconds")
+        return f"backing off until {until} after {account.consecutive_failures} failures"
+    return f"active, polled every {account.poll_interval_seconds} s, last poll {last}"

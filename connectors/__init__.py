@@ -1,6 +1,8 @@
 """Platform connectors: parse platform payloads into items and send replies back."""
 
-from connectors import demo as _demo  # noqa: F401  (registers the demo connector)
+# Importing the platform modules registers their connectors and webhook parsers.
+from connectors import demo as _demo  # noqa: F401
+from connectors import x as _x  # noqa: F401
 from connectors.base import (
     KINDS,
     REGISTRY,

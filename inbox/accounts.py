@@ -64,7 +64,8 @@ def connect_account(
     account.display_name = identity.display_name
     account.handle = identity.handle
     account.credentials_encrypted = encrypt_credentials(fernet, credentials)
-    account.settings = settings
+    # Connectors read their own id from here instead of asking the platform on every poll.
+    account.settings = {**settings, "account_ref": identity.account_ref}
     account.sla_minutes = sla_minutes
     account.poll_interval_seconds = poll_interval_seconds
     account.status = AccountStatus.active

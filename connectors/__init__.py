@@ -2,6 +2,8 @@
 
 # Importing the platform modules registers their connectors and webhook parsers.
 from connectors import demo as _demo  # noqa: F401
+from connectors import facebook as _facebook  # noqa: F401
+from connectors import instagram as _instagram  # noqa: F401
 from connectors import x as _x  # noqa: F401
 from connectors.base import (
     KINDS,

@@ -23,6 +23,13 @@ OUTBOX_BATCH_SIZE = 200
 WORKER_ACCOUNT_SYNC_SECONDS = 30
 WORKER_DRAIN_SECONDS = 5
 WORKER_LEASE_SECONDS = 120
+# First wait after a transient platform failure; it doubles per failure, up to 30 minutes.
+WORKER_BACKOFF_BASE_SECONDS = 30
+# Webhooks answer 404 while these are empty. Meta: the app secret signs deliveries; the verify
+# token is what you type into the app dashboard. X: the consumer (API) secret, not a token.
+META_APP_SECRET = ""
+META_VERIFY_TOKEN = ""
+X_CONSUMER_SECRET = ""
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 WTF_CSRF_TIME_LIMIT = None

@@ -21,7 +21,7 @@ from connectors.webhooks import (
 )
 from inbox import db
 from inbox.auth import csrf
-from inbox.ingest import ingest, keep_failed
+from inbox.ingest import ingest_batch
 from inbox.models import Account, DeadLetter
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -90,8 +90,8 @@ def store_batches(
     account_ids: list[int] = []
     for batch in batches:
         if not batch.account_ref:
-            # Entries that name no account at all cannot be anyone's we skip on purpose; the
-            # parser kept them as failures so an admin can see what the platform sent.
+            # An entry naming no account is no stranger's either: the parser kept it as a
+            # failure so that an admin can see what the platform sent.
             for failure in batch.failures:
                 _keep_unattributed(session, platform, failure.raw, failure.error)
                 failed += 1
@@ -107,14 +107,18 @@ def store_batches(
             continue
         assert account.id is not None
         account_ids.append(account.id)
-        for item in batch.items:
-            if ingest(session=session, account=account, item=item).created:
-                new += 1
-            else:
-                duplicates += 1
-        for failure in batch.failures:
-            keep_failed(session=session, account=account, failure=failure, source="webhook")
-            failed += 1
+        # The same path as polling: one transaction per batch, refused items kept.
+        result = ingest_batch(
+            session=session,
+            account=account,
+            items=batch.items,
+            failures=batch.failures,
+            source="webhook",
+        )
+        session.commit()
+        new += result.new
+        duplicates += result.duplicates
+        failed += result.failed
     return DeliveryOutcome(
         new=new,
         duplicates=duplicates,

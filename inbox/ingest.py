@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, select
 
 from connectors import FailedPayload, InboundItem
@@ -20,6 +22,9 @@ from inbox.models import (
     Message,
     ResearchOutbox,
 )
+
+_T = TypeVar("_T")
+NAME_LENGTH = 200
 
 # A concurrent writer can win the race for the same contact, conversation or message; after a
 # rollback the next attempt finds its row. Three attempts cover all three unique keys.
@@ -71,6 +76,7 @@ def ingest_batch(
     leaves either all of it or none of it.
     """
     new = duplicates = 0
+    refused: list[FailedPayload] = []
     for item in items:
         for attempt in range(_ATTEMPTS):
             savepoint = session.begin_nested()
@@ -84,11 +90,26 @@ def ingest_batch(
                 savepoint.rollback()
                 if attempt == _ATTEMPTS - 1:
                     raise
-        new += created
-        duplicates += not created
-    for failure in failures:
+            except DataError as exc:
+                # A value the database refuses would fail this batch on every retry: keep the
+                # item as a dead letter instead and let the rest through.
+                savepoint.rollback()
+                refused.append(refusal(item, exc))
+                created = None
+                break
+        if created is not None:
+            new += created
+            duplicates += not created
+    for failure in [*failures, *refused]:
         session.add(_dead_letter(account, failure, source))
-    return BatchResult(new=new, duplicates=duplicates, failed=len(failures))
+    return BatchResult(new=new, duplicates=duplicates, failed=len(failures) + len(refused))
+
+
+def refusal(item: InboundItem, exc: DataError) -> FailedPayload:
+    """The dead letter for an item the database refused to store."""
+    reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+    raw = json.dumps({"external_id": item.external_id, "raw": dict(item.raw)}, default=str)
+    return FailedPayload(raw=raw, error=f"The database refused the item: {reason}")
 
 
 def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
@@ -110,12 +131,12 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
         account_id=account.id,
         external_id=item.external_id,
         direction=Direction.inbound,
-        text=item.text,
+        text=without_nul(item.text),
         author_contact_id=contact.id,
         in_reply_to=item.in_reply_to,
         created_at=item.created_at,
-        context=dict(item.context),
-        raw=dict(item.raw),
+        context=without_nul(dict(item.context)),
+        raw=without_nul(dict(item.raw)),
     )
     session.add(message)
     session.flush()
@@ -140,8 +161,8 @@ def _contact(session: Session, item: InboundItem) -> Contact:
             first_seen_at=item.created_at,
         )
     # People rename themselves; keep what the platform shows now.
-    contact.handle = author.handle or contact.handle
-    contact.display_name = author.display_name or contact.display_name
+    contact.handle = _fit(author.handle) or contact.handle
+    contact.display_name = _fit(author.display_name) or contact.display_name
     session.add(contact)
     session.flush()
     return contact
@@ -178,6 +199,22 @@ def _conversation(
     session.add(conversation)
     session.flush()
     return conversation
+
+
+def _fit(name: str | None) -> str | None:
+    # Names are free text on every platform; the column is not.
+    return without_nul(name)[:NAME_LENGTH] if name else name
+
+
+def without_nul(value: _T) -> _T:
+    """Drop NUL characters, which PostgreSQL cannot store in text or JSON, from strings within."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]  # type: ignore[return-value]
+    return value
 
 
 def keep_failed(

@@ -12,7 +12,7 @@ from sqlmodel import Session, func, select
 
 from connectors import Author, FailedPayload
 from inbox.db import databases
-from inbox.ingest import ingest, keep_failed
+from inbox.ingest import ingest, ingest_batch, keep_failed
 from inbox.models import (
     Contact,
     Conversation,
@@ -150,3 +150,36 @@ def test_concurrent_ingest_of_the_same_item_stores_it_once(
     assert created.count(True) == 1 and len(created) == workers
     for model in (Message, Contact, Conversation, ResearchOutbox):
         assert _count(session, model) == 1, model.__name__
+
+
+def test_nul_characters_are_dropped_so_every_database_can_store_the_item(
+    session: Session, fernet: MultiFernet
+) -> None:
+    account = make_account(session, fernet)
+    author = Author(platform_user_id="7002", handle="nu\x00ll", display_name="Nu\x00ll")
+    item = make_item(text="Hallo\x00 Welt", author=author, raw={"text": "Hallo\x00 Welt"})
+    ingest(session=session, account=account, item=item)
+    message = session.exec(select(Message)).one()
+    assert message.text == "Hallo Welt" and message.raw == {"text": "Hallo Welt"}
+    assert session.exec(select(Contact)).one().handle == "null"
+
+
+def test_a_batch_keeps_going_past_an_item_the_database_refuses(
+    session: Session, fernet: MultiFernet, backend: str
+) -> None:
+    account = make_account(session, fernet)
+    long_name = Author(platform_user_id="7003", handle="h" * 300, display_name="N" * 300)
+    items = [
+        make_item(external_id="x" * 300, thread_key="dm-a"),  # longer than the column
+        make_item(external_id="ok-1", thread_key="dm-b", author=long_name),
+    ]
+    result = ingest_batch(session=session, account=account, items=items, failures=[], source="poll")
+    session.commit()
+    contact = session.exec(select(Contact).where(Contact.platform_user_id == "7003")).one()
+    assert len(contact.display_name or "") == len(contact.handle or "") == 200
+    if backend == "postgresql":
+        assert (result.new, result.failed) == (1, 1)
+        letter = session.exec(select(DeadLetter)).one()
+        assert "refused" in letter.error and "x" * 300 in letter.raw
+    else:  # SQLite does not enforce VARCHAR lengths: nothing to refuse
+        assert (result.new, result.failed) == (2, 0)

@@ -31,7 +31,6 @@ from inbox.types import utcnow
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 30 * 60
 
 
@@ -48,6 +47,7 @@ class WorkerContext:
     drain_batch: int
     drain_seconds: int
     sync_seconds: int
+    backoff_base_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,7 @@ def context_from_app(app: Flask) -> WorkerContext:
         drain_batch=app.config["OUTBOX_BATCH_SIZE"],
         drain_seconds=app.config["WORKER_DRAIN_SECONDS"],
         sync_seconds=app.config["WORKER_ACCOUNT_SYNC_SECONDS"],
+        backoff_base_seconds=app.config["WORKER_BACKOFF_BASE_SECONDS"],
     )
 
 
@@ -147,7 +148,9 @@ def _poll(ctx: WorkerContext, session: Session, account_id: int) -> PollOutcome:
         return _failed(session, account, started, ctx.owner, str(exc))
     except (ConnectorError, CredentialsError) as exc:
         account.consecutive_failures += 1
-        account.backoff_until = started + backoff_delay(account.consecutive_failures)
+        account.backoff_until = started + backoff_delay(
+            account.consecutive_failures, base_seconds=ctx.backoff_base_seconds
+        )
         return _failed(session, account, started, ctx.owner, str(exc))
     batch = ingest_batch(
         session=session,
@@ -178,9 +181,9 @@ def _poll(ctx: WorkerContext, session: Session, account_id: int) -> PollOutcome:
     return PollOutcome(polled=True, new=batch.new, duplicates=batch.duplicates, failed=batch.failed)
 
 
-def backoff_delay(failures: int) -> timedelta:
-    """Exponential backoff with full jitter: 30 s, 1 min, 2 min, … capped at 30 minutes."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (failures - 1))
+def backoff_delay(failures: int, *, base_seconds: float) -> timedelta:
+    """Exponential backoff with jitter: base, 2×base, 4×base, … capped at 30 minutes."""
+    ceiling = min(BACKOFF_CAP_SECONDS, base_seconds * 2 ** (failures - 1))
     # Jitter spreads the retries of many accounts after a shared outage.
     return timedelta(seconds=ceiling * (0.5 + random.random() / 2))  # noqa: S311
 

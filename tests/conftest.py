@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -195,6 +197,19 @@ def make_item(**overrides: Any) -> InboundItem:
     }
     fields.update(overrides)
     return InboundItem(**fields)
+
+
+def worker_process(config: dict[str, Any]) -> subprocess.Popen[str]:
+    """Start `socialcare worker` as its own process, configured through the environment."""
+    env = {**os.environ, **{f"SOCIALCARE_{key}": str(value) for key, value in config.items()}}
+    env.pop("SOCIALCARE_TESTING", None)  # the worker must pass the production start-up checks
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("socialcare")), "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 # Browser-like helpers ----------------------------------------------------------------------

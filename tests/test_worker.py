@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import itertools
 import signal
-import subprocess
-import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask
@@ -18,9 +19,10 @@ from sqlmodel import Session, func, select
 from anonymizer.store import ResearchRecord
 from inbox import create_app, migrate
 from inbox.db import databases
-from inbox.models import Account, AccountStatus, DeadLetter, Message
+from inbox.models import Account, AccountStatus, DeadLetter, Message, PollRun
 from inbox.types import utcnow
 from inbox.worker import (
+    WorkerContext,
     acquire_lease,
     configure,
     context_from_app,
@@ -28,12 +30,12 @@ from inbox.worker import (
     release_lease,
     sync_jobs,
 )
-from tests.conftest import DatabaseUrls, app_config, make_account
+from tests.conftest import DatabaseUrls, app_config, make_account, worker_process
 
 
 def _started_an_hour_ago(session: Session, fernet: MultiFernet, **settings: object) -> Account:
     start = (utcnow() - timedelta(hours=1)).isoformat()
-    return make_account(session, fernet, start=start, rate=1, backlog=0, **settings)
+    return make_account(session, fernet, **{"start": start, "rate": 1, "backlog": 0, **settings})
 
 
 def _messages(session: Session) -> int:
@@ -163,15 +165,7 @@ def test_the_worker_command_polls_and_fills_the_research_store(
     with Session(dbs.inbox, expire_on_commit=False) as session:
         fernet = MultiFernet([Fernet(config["ENCRYPTION_KEYS"])])
         _started_an_hour_ago(session, fernet)
-    env = {**os.environ, **{f"SOCIALCARE_{k}": str(v) for k, v in config.items()}}
-    env.pop("SOCIALCARE_TESTING")
-    worker = subprocess.Popen(
-        [str(Path(sys.executable).with_name("socialcare")), "worker"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = worker_process(config)
     try:
         deadline = time.monotonic() + 30
         records = 0
@@ -187,3 +181,42 @@ def test_the_worker_command_polls_and_fills_the_research_store(
         dbs.research.dispose()
     assert records >= 50, output
     assert worker.returncode == 0, output
+
+
+@pytest.mark.postgres_only
+def test_two_workers_never_poll_one_account_at_the_same_time(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet, rate=30)
+    assert account.id is not None
+    base = context_from_app(app)
+    workers = [dataclasses.replace(base, owner=f"host-{n}:{n}") for n in (1, 2)]
+    barrier = threading.Barrier(len(workers))
+    errors: list[BaseException] = []
+
+    def run(ctx: WorkerContext) -> None:
+        # Like the scheduler: keep trying; a poll that finds the lease taken does nothing.
+        try:
+            barrier.wait()
+            polls, deadline = 0, time.monotonic() + 60
+            while polls < 8 and time.monotonic() < deadline:
+                if poll_account(ctx, account.id or 0).polled:
+                    polls += 1
+                else:
+                    time.sleep(0.005)
+        except BaseException as exc:  # report in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(ctx,)) for ctx in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    runs = sorted(session.exec(select(PollRun)).all(), key=lambda run: run.started_at)
+    assert {run.owner for run in runs} == {ctx.owner for ctx in workers}
+    # The lease log: each poll ends before the next one starts, whoever runs it.
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier.finished_at <= later.started_at, (earlier, later)
+    stored = session.exec(select(Message.external_id)).all()
+    assert len(stored) == len(set(stored)) == sum(run.new for run in runs)

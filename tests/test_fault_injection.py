@@ -28,9 +28,13 @@ from tests.fakes.x_platform import FIRST_ID, FakeX, Faults, serving
 
 TOTAL = 5000
 FAULTS = Faults(
-    rate_limited=0.04, server_error=0.04, slow=0.02, truncated=0.03, slow_seconds=1.5,
+    rate_limited=0.04,
+    server_error=0.04,
+    slow=0.02,
+    truncated=0.03,
+    slow_seconds=1.5,
     malformed_every=97,
-)  # fmt: skip
+)
 
 
 def _wait(
@@ -89,11 +93,9 @@ def test_every_item_arrives_exactly_once_through_faults_and_a_killed_worker(
                 poll_interval_seconds=1,
             )
             # Connected before these mentions were written: the walk starts below the first.
-            account.cursor = {
-                "v": 1,
-                "mentions": {"since_id": str(FIRST_ID - 1), "next_token": None, "pending_newest": None},
-                "dms": {"last_id": None, "next_token": None, "pending_newest": None},
-            }  # fmt: skip
+            mentions = {"since_id": str(FIRST_ID - 1), "next_token": None, "pending_newest": None}
+            dms = {"last_id": None, "next_token": None, "pending_newest": None}
+            account.cursor = {"v": 1, "mentions": mentions, "dms": dms}
             session.add(account)
             session.commit()
         try:

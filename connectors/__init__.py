@@ -8,6 +8,7 @@ from connectors import x as _x  # noqa: F401
 from connectors.base import (
     KINDS,
     REGISTRY,
+    RETRY_PARSERS,
     WEBHOOK_PARSERS,
     Author,
     Connector,
@@ -23,17 +24,20 @@ from connectors.base import (
     PostingIdentity,
     RateLimited,
     ReplyRefused,
+    RetryParser,
     SentReply,
     TransientError,
     WebhookBatch,
     get_connector,
     register,
+    register_retry,
     register_webhook,
 )
 
 __all__ = [
     "KINDS",
     "REGISTRY",
+    "RETRY_PARSERS",
     "WEBHOOK_PARSERS",
     "Author",
     "Connector",
@@ -49,10 +53,12 @@ __all__ = [
     "PostingIdentity",
     "RateLimited",
     "ReplyRefused",
+    "RetryParser",
     "SentReply",
     "TransientError",
     "WebhookBatch",
     "get_connector",
     "register",
+    "register_retry",
     "register_webhook",
 ]

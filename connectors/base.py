@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,9 +162,15 @@ class Connector(Protocol):
 
 ConnectorFactory = Callable[[Mapping[str, str], Mapping[str, Any]], Connector]
 WebhookParser = Callable[[Mapping[str, Any]], list[WebhookBatch]]
+# Takes the JSON-decoded raw of a dead letter; returns its item or raises PayloadError.
+RetryParser = Callable[[Mapping[str, Any]], InboundItem]
+# Parses one envelope's entry for its account; None means the entry is not for the inbox.
+ShapeParser = Callable[..., InboundItem | None]
 
 REGISTRY: dict[str, ConnectorFactory] = {}
 WEBHOOK_PARSERS: dict[str, WebhookParser] = {}
+RETRY_PARSERS: dict[str, RetryParser] = {}
+ENVELOPE_VERSION = 1
 
 
 def register(platform: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
@@ -184,6 +191,66 @@ def register_webhook(platform: str) -> Callable[[WebhookParser], WebhookParser]:
         return parser
 
     return decorate
+
+
+def register_retry(platform: str) -> Callable[[RetryParser], RetryParser]:
+    """Register the parser that re-reads a platform's dead letters after a fix."""
+
+    def decorate(parser: RetryParser) -> RetryParser:
+        RETRY_PARSERS[platform] = parser
+        return parser
+
+    return decorate
+
+
+def envelope(shape: str, account_ref: str, entry: Any, **context: Any) -> str:
+    """Serialise a failed entry with everything its parser needs, so a retry can parse it alone."""
+    kept = {
+        "envelope": ENVELOPE_VERSION,
+        "shape": shape,
+        "account_ref": account_ref,
+        "entry": entry,
+        **context,
+    }
+    # json escapes control characters (NUL included) on its own; the rest stays readable.
+    text = json.dumps(kept, ensure_ascii=False, default=repr)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be stored as UTF-8 text: escape everything instead.
+        text = json.dumps(kept, default=repr)
+    return text
+
+
+def retry_envelope(
+    raw: Mapping[str, Any], platform: str, shapes: Mapping[str, ShapeParser]
+) -> InboundItem:
+    """Parse a stored envelope again with the parser its shape names (the poll's own)."""
+    if raw.get("envelope") != ENVELOPE_VERSION:
+        raise PayloadError(
+            f"This {platform} payload was stored without the context a retry needs "
+            "(no envelope); it cannot be retried, discard it once checked"
+        )
+    shape = raw.get("shape")
+    parse = shapes.get(shape) if isinstance(shape, str) else None
+    if parse is None:
+        raise PayloadError(f"Unknown {platform} payload shape {shape!r}; it cannot be retried")
+    account_ref = raw.get("account_ref")
+    if not isinstance(account_ref, str):
+        raise PayloadError(f"The stored {platform} payload names no account (field 'account_ref')")
+    context = {k: v for k, v in raw.items() if k not in ("envelope", "shape", "account_ref")}
+    entry = context.pop("entry", None)
+    try:
+        item = parse(entry, account_ref, **context)
+    except TypeError as exc:
+        # A hand-edited envelope with fields its shape does not take.
+        raise PayloadError(f"The stored {platform} payload does not fit its shape: {exc}") from None
+    if item is None:
+        raise PayloadError(
+            f"The {platform} payload ({shape}) now parses as nothing for the inbox "
+            "(our own post or an event without a message); discard it"
+        )
+    return item
 
 
 def get_connector(

@@ -17,12 +17,16 @@ from connectors.base import (
     PostingIdentity,
     ReplyRefused,
     SentReply,
+    ShapeParser,
     register,
+    register_retry,
+    retry_envelope,
 )
 from connectors.graph import Clock, GraphClient, Json, parse_time, unix, utc_now, verify_page
 from connectors.graph_items import (
     Harvest,
     Watermark,
+    cannot_retry,
     check_length,
     edge,
     sent_match,
@@ -30,6 +34,7 @@ from connectors.graph_items import (
     user_field,
     window_args,
 )
+from connectors.meta_webhook import PAGE_WEBHOOK_SHAPES
 from connectors.meta_webhook import parse_page_webhook as parse_page_webhook
 
 COMMENT_LIMIT = 8000
@@ -135,68 +140,44 @@ class FacebookConnector:
         author = raw.get("from") if isinstance(raw, dict) else None
         return isinstance(author, dict) and author.get("id") == self.page_id
 
-    def _item(self, raw: Any, label: str, **fields: Any) -> InboundItem:
-        if not isinstance(raw, dict):
-            raise PayloadError(f"{label}: not a JSON object")
-        author = user_field(raw, "from", label)
-        return InboundItem(
-            platform=self.platform,
-            account_ref=self.page_id,
-            external_id=text_field(raw, "id", label),
-            author=Author(platform_user_id=author["id"], display_name=author.get("name")),
-            text=text_field(raw, "message", label, empty_ok=True),
-            created_at=parse_time(raw.get("created_time"), label),
-            raw=raw,
-            **fields,
-        )
-
     def _harvest_post(self, harvest: Harvest, post: Any) -> None:
         if not isinstance(post, dict) or not isinstance(post.get("id"), str):
-            harvest.take(post, _fail, "Facebook feed entry has no post id")
+            harvest.fail("feed_entry", post, self.page_id, "Facebook feed entry has no post id")
             return
         post_id: str = post["id"]
-        message = post.get("message")
-        context = {"post_id": post_id, "post_text": message if isinstance(message, str) else ""}
         if not self._own(post):
-            label = f"Facebook visitor post {post_id}"
-            harvest.take(
-                post, self._item, post, label,
-                kind="comment", thread_key=f"post:{post_id}", context=context,
-            )  # fmt: skip
+            harvest.take("visitor_post", parse_visitor_post, post, self.page_id)
+        # Only what a comment's item needs of its post: not the post's whole comment tree.
+        about = {"id": post_id, "message": post.get("message")}
         for comment in edge(post, "comments"):
             cid = comment.get("id") if isinstance(comment, dict) else None
             if not isinstance(cid, str) or not cid:
-                harvest.take(comment, _fail, f"Facebook comment on post {post_id} has no id")
+                error = f"Facebook comment on post {post_id} has no id"
+                harvest.fail("comment", comment, self.page_id, error, post=about)
                 continue
             parent = comment.get("parent")
             parent_id = parent.get("id") if isinstance(parent, dict) else None
             # Graph nests replies one level; a reply to a reply still joins its root's thread.
             root = parent_id if isinstance(parent_id, str) and parent_id else cid
-            rows = [(comment, parent_id or post_id)]
-            rows += [(reply, cid) for reply in edge(comment, "comments")]
-            for raw, in_reply_to in rows:
-                if not self._own(raw):
-                    label = f"Facebook comment {raw.get('id') if isinstance(raw, dict) else '?'}"
+            if not self._own(comment):
+                harvest.take("comment", parse_comment, comment, self.page_id, post=about)
+            for reply in edge(comment, "comments"):
+                if not self._own(reply):
                     harvest.take(
-                        raw, self._item, raw, label, kind="comment",
-                        thread_key=f"comment:{root}", in_reply_to=in_reply_to, context=context,
+                        "comment", parse_comment, reply, self.page_id,
+                        post=about, root=root, parent=cid,
                     )  # fmt: skip
 
     def _harvest_conversation(self, harvest: Harvest, conversation: Any) -> None:
         if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
-            harvest.take(conversation, _fail, "Messenger conversation has no id")
+            error = "Messenger conversation has no id"
+            harvest.fail("conversation", conversation, self.page_id, error)
             return
-        context = {"conversation_id": conversation["id"]}
         for raw in edge(conversation, "messages"):
-            if self._own(raw):
-                continue
-            author = raw.get("from") if isinstance(raw, dict) else None
-            customer = author.get("id") if isinstance(author, dict) else None
-            label = f"Messenger message {raw.get('id') if isinstance(raw, dict) else '?'}"
-            harvest.take(
-                raw, self._item, raw, label,
-                kind="dm", thread_key=f"dm:{customer}", context=context,
-            )  # fmt: skip
+            if not self._own(raw):
+                harvest.take(
+                    "message", parse_message, raw, self.page_id, conversation_id=conversation["id"]
+                )
 
     def reply_length(self, text: str) -> int:
         """Facebook counts plain characters."""
@@ -266,8 +247,84 @@ class FacebookConnector:
         return None if found is None else _sent(found)
 
 
-def _fail(error: str) -> None:
-    raise PayloadError(error)
+def _item(raw: Any, label: str, page_id: str, **fields: Any) -> InboundItem:
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{label}: not a JSON object")
+    author = user_field(raw, "from", label)
+    return InboundItem(
+        platform="facebook",
+        account_ref=page_id,
+        external_id=text_field(raw, "id", label),
+        author=Author(platform_user_id=author["id"], display_name=author.get("name")),
+        text=text_field(raw, "message", label, empty_ok=True),
+        created_at=parse_time(raw.get("created_time"), label),
+        raw=raw,
+        **fields,
+    )
+
+
+def _post_context(post: Any) -> dict[str, str]:
+    post_id = post.get("id") if isinstance(post, dict) else None
+    if not isinstance(post_id, str) or not post_id:
+        raise PayloadError("Facebook comment: its post has no id (field 'post.id')")
+    message = post.get("message")
+    return {"post_id": post_id, "post_text": message if isinstance(message, str) else ""}
+
+
+def parse_visitor_post(post: Any, page_id: str) -> InboundItem:
+    """Turn a visitor's post on the page's feed into a comment item, threaded by itself."""
+    context = _post_context(post)
+    label = f"Facebook visitor post {context['post_id']}"
+    thread_key = f"post:{context['post_id']}"
+    return _item(post, label, page_id, kind="comment", thread_key=thread_key, context=context)
+
+
+def parse_comment(
+    raw: Any, page_id: str, *, post: Any, root: str | None = None, parent: str | None = None
+) -> InboundItem:
+    """Turn a feed comment into an item; a nested reply names its `root` and `parent` comment."""
+    context = _post_context(post)
+    label = f"Facebook comment {raw.get('id') if isinstance(raw, dict) else '?'}"
+    if parent is None:
+        # A top-level comment names its own parent, if any, and otherwise roots its thread.
+        cid = text_field(raw, "id", label) if isinstance(raw, dict) else None
+        above = raw.get("parent") if isinstance(raw, dict) else None
+        above_id = above.get("id") if isinstance(above, dict) else None
+        parent_id = above_id if isinstance(above_id, str) and above_id else None
+        root, in_reply_to = parent_id or cid, parent_id or context["post_id"]
+    else:
+        in_reply_to = parent
+    return _item(
+        raw, label, page_id, kind="comment",
+        thread_key=f"comment:{root}", in_reply_to=in_reply_to, context=context,
+    )  # fmt: skip
+
+
+def parse_message(raw: Any, page_id: str, *, conversation_id: str) -> InboundItem:
+    """Turn a customer's Messenger message into a DM item, threaded by the customer."""
+    author = raw.get("from") if isinstance(raw, dict) else None
+    customer = author.get("id") if isinstance(author, dict) else None
+    label = f"Messenger message {raw.get('id') if isinstance(raw, dict) else '?'}"
+    return _item(
+        raw, label, page_id,
+        kind="dm", thread_key=f"dm:{customer}", context={"conversation_id": conversation_id},
+    )  # fmt: skip
+
+
+_SHAPES: dict[str, ShapeParser] = {
+    **PAGE_WEBHOOK_SHAPES,
+    "visitor_post": parse_visitor_post,
+    "comment": parse_comment,
+    "message": parse_message,
+    "feed_entry": cannot_retry("A Facebook feed entry without a post id"),
+    "conversation": cannot_retry("A Messenger conversation without an id"),
+}
+
+
+@register_retry("facebook")
+def retry_facebook(raw: Mapping[str, Any]) -> InboundItem:
+    """Parse a Facebook dead letter again with the parser its envelope's shape names."""
+    return retry_envelope(raw, "facebook", _SHAPES)
 
 
 def _updated_since(conversation: Any, mark: Watermark) -> bool:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +14,9 @@ from connectors.base import (
     InboundItem,
     PayloadError,
     ReplyRefused,
+    ShapeParser,
     WebhookBatch,
+    envelope,
 )
 from connectors.graph import EPOCH, Json, parse_time, unix
 
@@ -130,7 +131,11 @@ class Watermark:
 
 
 class Harvest:
-    """Items and failures gathered from payloads parsed one by one, so one bad row hides nothing."""
+    """Items and failures gathered from payloads parsed one by one, so one bad row hides nothing.
+
+    A failure keeps its entry in an envelope with the shape and context its parser took, so
+    the platform's retry parser can call the same parser again after a fix.
+    """
 
     def __init__(self) -> None:
         """Start empty."""
@@ -138,19 +143,23 @@ class Harvest:
         self.failures: list[FailedPayload] = []
 
     def take(
-        self, raw: Any, parse: Callable[..., InboundItem | None], *args: Any, **kwargs: Any
+        self, shape: str, parse: ShapeParser, entry: Any, account_ref: str, **context: Any
     ) -> None:
-        """Parse `raw` with `parse(*args, **kwargs)`; keep the item, or `raw` with the error."""
+        """Parse `entry` with `parse(entry, account_ref, **context)`; keep the item or the error."""
         try:
-            item = parse(*args, **kwargs)
+            item = parse(entry, account_ref, **context)
         except PayloadError as err:
-            self.failures.append(FailedPayload(json.dumps(raw, ensure_ascii=False), str(err)))
+            self.fail(shape, entry, account_ref, str(err), **context)
             return
         if item is not None:
             self.items.append(item)
 
+    def fail(self, shape: str, entry: Any, account_ref: str, error: str, **context: Any) -> None:
+        """Keep an entry that cannot be parsed, with the context a retry needs."""
+        self.failures.append(FailedPayload(envelope(shape, account_ref, entry, **context), error))
 
-def messaging_item(event: Any, platform: str, account_ref: str) -> InboundItem | None:
+
+def messaging_item(event: Any, account_ref: str, *, platform: str) -> InboundItem | None:
     """Turn a webhook `messaging[]` event into a DM item; echoes, receipts and the like: None."""
     if not isinstance(event, dict):
         raise PayloadError(f"{platform} messaging event is not an object")
@@ -187,9 +196,7 @@ def messaging_item(event: Any, platform: str, account_ref: str) -> InboundItem |
 
 
 def parse_webhook(
-    payload: Mapping[str, Any],
-    expected: str,
-    parse_change: Callable[[Any, str, Any], InboundItem | None],
+    payload: Mapping[str, Any], expected: str, shapes: Mapping[str, ShapeParser]
 ) -> list[WebhookBatch]:
     """Split a Meta webhook delivery into per-account batches; bad events become failures."""
     if not isinstance(payload, Mapping) or payload.get("object") != expected:
@@ -198,25 +205,31 @@ def parse_webhook(
     entries = payload.get("entry")
     if not isinstance(entries, list):
         raise PayloadError("Webhook delivery has no 'entry' list")
-    platform = "facebook" if expected == "page" else "instagram"
     batches: dict[str, Harvest] = {}
     for entry in entries:
         account = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(entry, dict) or not isinstance(account, str) or not account:
             # Unattributable: kept under the empty account_ref so nothing is lost.
-            batches.setdefault("", Harvest()).take(entry, _no_account)
+            error = "Webhook entry has no account id"
+            batches.setdefault("", Harvest()).fail("webhook_entry", entry, "", error)
             continue
         harvest = batches.setdefault(account, Harvest())
         events, changes = entry.get("messaging") or [], entry.get("changes") or []
         for event in events if isinstance(events, list) else [events]:
-            harvest.take(event, messaging_item, event, platform, account)
+            harvest.take("messaging", shapes["messaging"], event, account)
         for change in changes if isinstance(changes, list) else [changes]:
-            harvest.take(change, parse_change, change, account, entry.get("time"))
+            time = entry.get("time")
+            harvest.take("change", shapes["change"], change, account, entry_time=time)
     return [WebhookBatch(ref, h.items, h.failures) for ref, h in batches.items()]
 
 
-def _no_account() -> None:
-    raise PayloadError("Webhook entry has no account id")
+def cannot_retry(what: str) -> ShapeParser:
+    """A shape parser for a failure that holds no single item: a retry says so."""
+
+    def refuse(entry: Any, account_ref: str, **context: Any) -> None:
+        raise PayloadError(f"{what} holds no single item to parse again; discard it once checked")
+
+    return refuse
 
 
 def sent_match(

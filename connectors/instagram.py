@@ -18,12 +18,16 @@ from connectors.base import (
     PostingIdentity,
     ReplyRefused,
     SentReply,
+    ShapeParser,
     register,
+    register_retry,
+    retry_envelope,
 )
 from connectors.graph import Clock, GraphClient, Json, parse_time, utc_now, verify_page
 from connectors.graph_items import (
     Harvest,
     Watermark,
+    cannot_retry,
     check_length,
     edge,
     sent_match,
@@ -31,6 +35,7 @@ from connectors.graph_items import (
     user_field,
     window_args,
 )
+from connectors.meta_webhook import INSTAGRAM_WEBHOOK_SHAPES
 from connectors.meta_webhook import parse_instagram_webhook as parse_instagram_webhook
 
 COMMENT_LIMIT = 2200
@@ -132,7 +137,7 @@ class InstagramConnector:
         )
         mentions = Harvest()
         for row in tagged:
-            mentions.take(row, self._mention, row)
+            mentions.take("mention", parse_mention, row, self.ig_user_id)
 
         dms = streams["dm"]
         conversations, dm_next = self.graph.pages(
@@ -161,81 +166,38 @@ class InstagramConnector:
         author = raw.get("from") if isinstance(raw, dict) else None
         return isinstance(author, dict) and author.get("id") in (self.ig_user_id, self.page_id)
 
-    def _item(
-        self, raw: Any, label: str, *, text_key: str, time_key: str, **fields: Any
-    ) -> InboundItem:
-        if not isinstance(raw, dict):
-            raise PayloadError(f"{label}: not a JSON object")
-        author = user_field(raw, "from", label)
-        return InboundItem(
-            platform=self.platform,
-            account_ref=self.ig_user_id,
-            external_id=text_field(raw, "id", label),
-            author=Author(platform_user_id=author["id"], handle=author.get("username")),
-            text=text_field(raw, text_key, label, empty_ok=True),
-            created_at=parse_time(raw.get(time_key), label),
-            raw=raw,
-            **fields,
-        )
-
     def _harvest_media(self, harvest: Harvest, media: Any) -> None:
         media_id = media.get("id") if isinstance(media, dict) else None
         if not isinstance(media_id, str) or not media_id:
-            harvest.take(media, _fail, "Instagram media has no id")
+            harvest.fail("media", media, self.ig_user_id, "Instagram media has no id")
             return
-        caption = media.get("caption")
-        context = {"post_id": media_id, "post_text": caption if isinstance(caption, str) else ""}
+        # Only what a comment's item needs of its media: not the media's whole comment tree.
+        about = {"id": media_id, "caption": media.get("caption")}
         for comment in edge(media, "comments"):
             cid = comment.get("id") if isinstance(comment, dict) else None
             if not isinstance(cid, str) or not cid:
-                harvest.take(comment, _fail, f"Instagram comment on media {media_id} has no id")
+                error = f"Instagram comment on media {media_id} has no id"
+                harvest.fail("comment", comment, self.ig_user_id, error, media=about)
                 continue
-            rows = [(comment, media_id)] + [(reply, cid) for reply in edge(comment, "replies")]
-            for raw, in_reply_to in rows:
-                if not self._own(raw):
-                    label = f"Instagram comment {raw.get('id') if isinstance(raw, dict) else '?'}"
+            if not self._own(comment):
+                harvest.take("comment", parse_comment, comment, self.ig_user_id, media=about)
+            for reply in edge(comment, "replies"):
+                if not self._own(reply):
                     harvest.take(
-                        raw, self._item, raw, label, text_key="text", time_key="timestamp",
-                        kind="comment", thread_key=f"comment:{cid}", in_reply_to=in_reply_to,
-                        context=context,
-                    )  # fmt: skip
-
-    def _mention(self, raw: Any) -> InboundItem:
-        label = f"Instagram mention {raw.get('id') if isinstance(raw, dict) else '?'}"
-        if not isinstance(raw, dict):
-            raise PayloadError(f"{label}: not a JSON object")
-        media_id = text_field(raw, "id", label)
-        # Tagged media name their owner by username only; it stands in for the user id.
-        username = text_field(raw, "username", label)
-        caption = text_field(raw, "caption", label, empty_ok=True)
-        return InboundItem(
-            platform=self.platform,
-            account_ref=self.ig_user_id,
-            external_id=media_id,
-            kind="mention",
-            author=Author(platform_user_id=username, handle=username),
-            text=caption,
-            created_at=parse_time(raw.get("timestamp"), label),
-            thread_key=f"media:{media_id}",
-            context={"media_id": media_id, "post_text": caption},
-            raw=raw,
-        )
+                        "comment", parse_comment, reply, self.ig_user_id, media=about, parent=cid
+                    )
 
     def _harvest_conversation(self, harvest: Harvest, conversation: Any) -> None:
         if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
-            harvest.take(conversation, _fail, "Instagram conversation has no id")
+            error = "Instagram conversation has no id"
+            harvest.fail("conversation", conversation, self.ig_user_id, error)
             return
-        context = {"conversation_id": conversation["id"]}
         for raw in edge(conversation, "messages"):
-            if self._own(raw):
-                continue
-            author = raw.get("from") if isinstance(raw, dict) else None
-            customer = author.get("id") if isinstance(author, dict) else None
-            label = f"Instagram message {raw.get('id') if isinstance(raw, dict) else '?'}"
-            harvest.take(
-                raw, self._item, raw, label, text_key="message", time_key="created_time",
-                kind="dm", thread_key=f"dm:{customer}", context=context,
-            )  # fmt: skip
+            if not self._own(raw):
+                harvest.take(
+                    "message", parse_message, raw, self.ig_user_id,
+                    conversation_id=conversation["id"],
+                )  # fmt: skip
 
     def reply_length(self, text: str) -> int:
         """Instagram counts plain characters."""
@@ -303,8 +265,90 @@ class InstagramConnector:
         return None if found is None else _sent(found, "created_time")
 
 
-def _fail(error: str) -> None:
-    raise PayloadError(error)
+def _item(
+    raw: Any, label: str, ig_user_id: str, *, text_key: str, time_key: str, **fields: Any
+) -> InboundItem:
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{label}: not a JSON object")
+    author = user_field(raw, "from", label)
+    return InboundItem(
+        platform="instagram",
+        account_ref=ig_user_id,
+        external_id=text_field(raw, "id", label),
+        author=Author(platform_user_id=author["id"], handle=author.get("username")),
+        text=text_field(raw, text_key, label, empty_ok=True),
+        created_at=parse_time(raw.get(time_key), label),
+        raw=raw,
+        **fields,
+    )
+
+
+def parse_comment(
+    raw: Any, ig_user_id: str, *, media: Any, parent: str | None = None
+) -> InboundItem:
+    """Turn a comment on our media into an item; a reply names its top-level `parent`."""
+    media_id = media.get("id") if isinstance(media, dict) else None
+    if not isinstance(media_id, str) or not media_id:
+        raise PayloadError("Instagram comment: its media has no id (field 'media.id')")
+    caption = media.get("caption")
+    context = {"post_id": media_id, "post_text": caption if isinstance(caption, str) else ""}
+    label = f"Instagram comment {raw.get('id') if isinstance(raw, dict) else '?'}"
+    root = parent or (text_field(raw, "id", label) if isinstance(raw, dict) else None)
+    return _item(
+        raw, label, ig_user_id, text_key="text", time_key="timestamp",
+        kind="comment", thread_key=f"comment:{root}", in_reply_to=parent or media_id,
+        context=context,
+    )  # fmt: skip
+
+
+def parse_mention(raw: Any, ig_user_id: str) -> InboundItem:
+    """Turn media we are tagged in into a mention item, threaded by the media."""
+    label = f"Instagram mention {raw.get('id') if isinstance(raw, dict) else '?'}"
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{label}: not a JSON object")
+    media_id = text_field(raw, "id", label)
+    # Tagged media name their owner by username only; it stands in for the user id.
+    username = text_field(raw, "username", label)
+    caption = text_field(raw, "caption", label, empty_ok=True)
+    return InboundItem(
+        platform="instagram",
+        account_ref=ig_user_id,
+        external_id=media_id,
+        kind="mention",
+        author=Author(platform_user_id=username, handle=username),
+        text=caption,
+        created_at=parse_time(raw.get("timestamp"), label),
+        thread_key=f"media:{media_id}",
+        context={"media_id": media_id, "post_text": caption},
+        raw=raw,
+    )
+
+
+def parse_message(raw: Any, ig_user_id: str, *, conversation_id: str) -> InboundItem:
+    """Turn a customer's Instagram message into a DM item, threaded by the customer."""
+    author = raw.get("from") if isinstance(raw, dict) else None
+    customer = author.get("id") if isinstance(author, dict) else None
+    label = f"Instagram message {raw.get('id') if isinstance(raw, dict) else '?'}"
+    return _item(
+        raw, label, ig_user_id, text_key="message", time_key="created_time",
+        kind="dm", thread_key=f"dm:{customer}", context={"conversation_id": conversation_id},
+    )  # fmt: skip
+
+
+_SHAPES: dict[str, ShapeParser] = {
+    **INSTAGRAM_WEBHOOK_SHAPES,
+    "comment": parse_comment,
+    "mention": parse_mention,
+    "message": parse_message,
+    "media": cannot_retry("Instagram media without an id"),
+    "conversation": cannot_retry("An Instagram conversation without an id"),
+}
+
+
+@register_retry("instagram")
+def retry_instagram(raw: Mapping[str, Any]) -> InboundItem:
+    """Parse an Instagram dead letter again with the parser its envelope's shape names."""
+    return retry_envelope(raw, "instagram", _SHAPES)
 
 
 def _root(reply: OutboundReply) -> str:

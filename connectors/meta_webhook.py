@@ -9,14 +9,21 @@ from connectors.base import (
     Author,
     InboundItem,
     PayloadError,
+    ShapeParser,
     WebhookBatch,
     register_webhook,
 )
 from connectors.graph import Json, parse_time
-from connectors.graph_items import parse_webhook, text_field, user_field
+from connectors.graph_items import (
+    cannot_retry,
+    messaging_item,
+    parse_webhook,
+    text_field,
+    user_field,
+)
 
 
-def _feed_change(change: Any, page_id: str, entry_time: Any) -> InboundItem | None:
+def _feed_change(change: Any, page_id: str, *, entry_time: Any = None) -> InboundItem | None:
     if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
         raise PayloadError("Facebook webhook change has no value")
     value: Json = change["value"]
@@ -50,7 +57,9 @@ def _feed_change(change: Any, page_id: str, entry_time: Any) -> InboundItem | No
     )
 
 
-def _instagram_change(change: Any, ig_user_id: str, entry_time: Any) -> InboundItem | None:
+def _instagram_change(
+    change: Any, ig_user_id: str, *, entry_time: Any = None
+) -> InboundItem | None:
     if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
         raise PayloadError("Instagram webhook change has no value")
     value: Json = change["value"]
@@ -89,13 +98,35 @@ def _instagram_change(change: Any, ig_user_id: str, entry_time: Any) -> InboundI
     )
 
 
+def _page_message(event: Any, page_id: str) -> InboundItem | None:
+    return messaging_item(event, page_id, platform="facebook")
+
+
+def _instagram_message(event: Any, ig_user_id: str) -> InboundItem | None:
+    return messaging_item(event, ig_user_id, platform="instagram")
+
+
+_ORPHAN = cannot_retry("A webhook entry without an account")
+# Shapes of webhook failures, by platform; the connectors add their polling shapes for retries.
+PAGE_WEBHOOK_SHAPES: dict[str, ShapeParser] = {
+    "messaging": _page_message,
+    "change": _feed_change,
+    "webhook_entry": _ORPHAN,
+}
+INSTAGRAM_WEBHOOK_SHAPES: dict[str, ShapeParser] = {
+    "messaging": _instagram_message,
+    "change": _instagram_change,
+    "webhook_entry": _ORPHAN,
+}
+
+
 @register_webhook("facebook")
 def parse_page_webhook(payload: Mapping[str, Any]) -> list[WebhookBatch]:
     """Parse a Page webhook delivery (Messenger messages, feed comments) into batches."""
-    return parse_webhook(payload, "page", _feed_change)
+    return parse_webhook(payload, "page", PAGE_WEBHOOK_SHAPES)
 
 
 @register_webhook("instagram")
 def parse_instagram_webhook(payload: Mapping[str, Any]) -> list[WebhookBatch]:
     """Parse an Instagram webhook delivery (DMs, comments, mentions) into batches."""
-    return parse_webhook(payload, "instagram", _instagram_change)
+    return parse_webhook(payload, "instagram", INSTAGRAM_WEBHOOK_SHAPES)

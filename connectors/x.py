@@ -226,7 +226,7 @@ class XConnector:
                 continue
             page, newest, reached_seen = unseen_dms(page, seen, account)
             pending = newer_id(pending, newest)
-            got, bad = parse_page(page, parse_dm_event, account)
+            got, bad = parse_page(page, parse_dm_event, account, shape="dm_event")
             items.extend(got)
             failures.extend(bad)
             token = None if reached_seen else meta(page, "next_token")

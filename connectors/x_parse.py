@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.base import Author, FailedPayload, InboundItem, PayloadError, SentReply
+from connectors.base import (
+    Author,
+    FailedPayload,
+    InboundItem,
+    PayloadError,
+    SentReply,
+    envelope,
+)
 from connectors.x_text import comparable
 
 PLATFORM = "x"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
-
-
-def dump(raw: Any) -> str:
-    """Serialise a payload for a FailedPayload, whatever its shape."""
-    return json.dumps(raw, ensure_ascii=False, sort_keys=True, default=repr)
 
 
 def string(raw: Any, key: str, label: str, what: str) -> str:
@@ -136,7 +137,7 @@ def parse_dm_event(
     )
 
 
-def page_errors(page: Mapping[str, Any]) -> list[FailedPayload]:
+def page_errors(page: Mapping[str, Any], account_ref: str = "") -> list[FailedPayload]:
     """Keep the partial errors[] of a 200 answer as failures, so nothing goes unnoticed."""
     errors = page.get("errors")
     failures = []
@@ -147,7 +148,7 @@ def page_errors(page: Mapping[str, Any]) -> list[FailedPayload]:
             text = f"X reported a partial error: {title}: {detail}"
         else:
             text = "X reported a partial error"
-        failures.append(FailedPayload(raw=dump(error), error=text))
+        failures.append(FailedPayload(raw=envelope("x_error", account_ref, error), error=text))
     return failures
 
 
@@ -156,22 +157,33 @@ def parse_page(
     parse: Callable[[Any, Mapping[str, Mapping[str, Any]], str], InboundItem],
     account_ref: str,
     keep: Callable[[Any], bool] = lambda _: True,
+    *,
+    shape: str = "mention",
 ) -> tuple[list[InboundItem], list[FailedPayload]]:
-    """Parse every entry of a v2 page on its own, so one broken entry spoils only itself."""
+    """Parse every entry of a v2 page on its own, so one broken entry spoils only itself.
+
+    `shape` names the entries ("mention" or "dm_event") in the envelopes of failures.
+    """
     users = users_by_id(page)
     data = page.get("data", [])
     items: list[InboundItem] = []
-    failures = page_errors(page)
+    failures = page_errors(page, account_ref)
     if not isinstance(data, list):
-        failures.append(FailedPayload(dump(data), "X page: 'data' is not a list"))
+        kept = envelope("x_page", account_ref, data)
+        failures.append(FailedPayload(kept, "X page: 'data' is not a list"))
         return items, failures
+    author_key = "sender_id" if shape == "dm_event" else "author_id"
     for entry in data:
         if not keep(entry):
             continue
         try:
             items.append(parse(entry, users, account_ref))
         except PayloadError as err:
-            failures.append(FailedPayload(dump(entry), str(err)))
+            # The author lives in the page's includes, not in the entry: keep it alongside.
+            author = users.get(optional(entry, author_key) or "")
+            includes = {"users": [dict(author)] if author is not None else []}
+            kept = envelope(shape, account_ref, entry, includes=includes)
+            failures.append(FailedPayload(kept, str(err)))
     return items, failures
 
 

@@ -1,8 +1,11 @@
-"""Parse X Account Activity (AAA) webhook deliveries into items, keyed like polled ones."""
+"""Parse X Account Activity (AAA) webhook deliveries into items, keyed like polled ones.
+
+Also re-parses X dead letters: every failure's envelope names the parser that failed on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from connectors.base import (
@@ -10,10 +13,23 @@ from connectors.base import (
     FailedPayload,
     InboundItem,
     PayloadError,
+    ShapeParser,
     WebhookBatch,
+    envelope,
+    register_retry,
     register_webhook,
+    retry_envelope,
 )
-from connectors.x_parse import PLATFORM, dump, optional, parse_ms, parse_v1_time, string
+from connectors.x_parse import (
+    PLATFORM,
+    optional,
+    parse_dm_event,
+    parse_mention,
+    parse_ms,
+    parse_v1_time,
+    string,
+    users_by_id,
+)
 
 
 def _tweet_text(tweet: Mapping[str, Any], label: str) -> str:
@@ -89,7 +105,7 @@ def parse_account_activity(payload: Mapping[str, Any]) -> list[WebhookBatch]:
         try:
             item = _tweet(tweet, account_ref)
         except PayloadError as err:
-            failures.append(FailedPayload(dump(tweet), str(err)))
+            failures.append(FailedPayload(envelope("webhook_tweet", account_ref, tweet), str(err)))
             continue
         if item is not None:
             items.append(item)
@@ -97,10 +113,58 @@ def parse_account_activity(payload: Mapping[str, Any]) -> list[WebhookBatch]:
         try:
             item = _dm(event, users, account_ref)
         except PayloadError as err:
-            failures.append(FailedPayload(dump(event), str(err)))
+            kept = envelope("webhook_dm", account_ref, event, users=_sender(event, users))
+            failures.append(FailedPayload(kept, str(err)))
             continue
         if item is not None:
             items.append(item)
     if not items and not failures:
         return []  # likes, follows, typing indicators: nothing for the inbox
     return [WebhookBatch(account_ref=account_ref, items=items, failures=failures)]
+
+
+def _sender(event: Any, users: Mapping[str, Any]) -> dict[str, Any]:
+    # Only the sender's user object: the rest of the delivery's users are not this entry's.
+    create = event.get("message_create") if isinstance(event, Mapping) else None
+    sender = optional(create, "sender_id")
+    return {sender: users[sender]} if sender and sender in users else {}
+
+
+def _polled(
+    parse: Callable[[Any, Mapping[str, Mapping[str, Any]], str], InboundItem],
+) -> ShapeParser:
+    def parse_entry(
+        entry: Any, account_ref: str, *, includes: Mapping[str, Any] | None = None
+    ) -> InboundItem:
+        return parse(entry, users_by_id({"includes": includes or {}}), account_ref)
+
+    return parse_entry
+
+
+def _webhook_dm(
+    entry: Any, account_ref: str, *, users: Mapping[str, Any] | None = None
+) -> InboundItem | None:
+    return _dm(entry, users if isinstance(users, Mapping) else {}, account_ref)
+
+
+def _no_entry(what: str) -> ShapeParser:
+    def refuse(entry: Any, account_ref: str, **context: Any) -> None:
+        raise PayloadError(f"{what}; there is no entry to parse again, discard it once checked")
+
+    return refuse
+
+
+_SHAPES: dict[str, ShapeParser] = {
+    "mention": _polled(parse_mention),
+    "dm_event": _polled(parse_dm_event),
+    "webhook_tweet": _tweet,
+    "webhook_dm": _webhook_dm,
+    "x_error": _no_entry("X reported a partial error, not a post"),
+    "x_page": _no_entry("X sent a page whose 'data' is not a list"),
+}
+
+
+@register_retry("x")
+def retry_x(raw: Mapping[str, Any]) -> InboundItem:
+    """Parse an X dead letter again with the parser its envelope's shape names."""
+    return retry_envelope(raw, PLATFORM, _SHAPES)

@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response
 from inbox import audit, db
 from inbox.accounts import set_status
 from inbox.auth import roles_required
-from inbox.models import Account, AccountStatus, PollRun, Role
+from inbox.dead_letters import discard_dead_letter, list_dead_letters, retry_dead_letter
+from inbox.models import Account, AccountStatus, DeadLetter, PollRun, Role
 from inbox.types import utcnow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -60,3 +61,88 @@ def account_status(account_id: int) -> Response:
     else:
         flash(_("Polling resumed for %(name)s.", name=account.display_name), "success")
     return redirect(url_for("admin.accounts"))
+
+
+@bp.get("/dead-letters")
+@roles_required(Role.admin)
+def dead_letters() -> str:
+    """Payloads that could not be parsed, with their error and raw text, to retry or discard."""
+    session = db.session()
+    include_resolved = request.args.get("all") == "1"
+    letters = list_dead_letters(session=session, include_resolved=include_resolved)
+    names = {a.id: a.display_name for a in session.exec(select(Account)).all()}
+    return render_template(
+        "admin/dead_letters.html",
+        letters=letters,
+        names=names,
+        include_resolved=include_resolved,
+    )
+
+
+def _letter(letter_id: int) -> DeadLetter:
+    letter = db.session().get(DeadLetter, letter_id)
+    if letter is None:
+        abort(404)
+    return letter
+
+
+@bp.post("/dead-letters/<int:letter_id>/retry")
+@roles_required(Role.admin)
+def dead_letter_retry(letter_id: int) -> Response:
+    """Parse a dead letter again with the current parser; ingest it if it parses now."""
+    session = db.session()
+    outcome = retry_dead_letter(session=session, letter=_letter(letter_id))
+    audit.record(
+        session=session,
+        action="dead_letter_retried",
+        user_id=current_user.id,
+        target_type="dead_letter",
+        target_id=letter_id,
+        ip=request.remote_addr,
+        detail={"outcome": outcome.outcome, "message": outcome.message},
+    )
+    session.commit()
+    if outcome.outcome == "ingested":
+        flash(_("Dead letter #%(id)s parsed and stored as a message.", id=letter_id), "success")
+    elif outcome.outcome == "duplicate":
+        flash(
+            _("Dead letter #%(id)s was already stored; marked resolved.", id=letter_id), "success"
+        )
+    elif outcome.outcome == "failed":
+        flash(
+            _(
+                "Dead letter #%(id)s still cannot be parsed: %(error)s",
+                id=letter_id,
+                error=outcome.message,
+            ),
+            "error",
+        )
+    else:
+        flash(
+            _(
+                "Dead letter #%(id)s was not retried: %(reason)s",
+                id=letter_id,
+                reason=outcome.message,
+            ),
+            "error",
+        )
+    return redirect(url_for("admin.dead_letters"))
+
+
+@bp.post("/dead-letters/<int:letter_id>/discard")
+@roles_required(Role.admin)
+def dead_letter_discard(letter_id: int) -> Response:
+    """Mark a dead letter resolved without ingesting it."""
+    session = db.session()
+    discard_dead_letter(session=session, letter=_letter(letter_id))
+    audit.record(
+        session=session,
+        action="dead_letter_discarded",
+        user_id=current_user.id,
+        target_type="dead_letter",
+        target_id=letter_id,
+        ip=request.remote_addr,
+    )
+    session.commit()
+    flash(_("Dead letter #%(id)s discarded.", id=letter_id), "success")
+    return redirect(url_for("admin.dead_letters"))

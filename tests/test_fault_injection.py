@@ -130,7 +130,7 @@ def test_every_item_arrives_exactly_once_through_faults_and_a_killed_worker(
 
     assert len(stored) == len(set(stored)) == len(expected), output()
     assert set(stored) == expected
-    assert sorted(json.loads(letter.raw)["id"] for letter in letters) == sorted(malformed)
+    assert sorted(json.loads(letter.raw)["entry"]["id"] for letter in letters) == sorted(malformed)
     assert all(letter.error for letter in letters)
     # The faults really happened, and both workers really polled.
     failed_runs = [run for run in runs if run.error]

@@ -13,13 +13,14 @@ import requests
 import responses
 from responses import matchers
 
-from connectors import REGISTRY, WEBHOOK_PARSERS
+from connectors import REGISTRY, RETRY_PARSERS, WEBHOOK_PARSERS
 from connectors.base import (
     Author,
     ConnectorError,
     CredentialsRevoked,
     NotOfficialAccount,
     OutboundReply,
+    PayloadError,
     RateLimited,
     ReplyRefused,
     TransientError,
@@ -156,7 +157,7 @@ def test_poll_reads_comments_replies_visitor_posts_and_messenger(
     )
     # The page's own post, comments and messages never come back as customer items.
     assert not {"456_790", "333_100", "m_reply2", "1029384756_456"} & set(by_id)
-    assert [json.loads(f.raw)["id"] for f in result.failures] == ["456_799"]
+    assert [json.loads(f.raw)["entry"]["id"] for f in result.failures] == ["456_799"]
     assert "author" in result.failures[0].error
     first = query(graph.calls[0])
     assert first["since"] == str(ts(NOW - timedelta(days=7)))
@@ -449,3 +450,34 @@ def test_page_webhook_threads_agree_with_polling(graph: responses.RequestsMock) 
     }
     assert pushed["456_789"] == polled["456_789"]
     assert pushed["456_791"] == polled["456_791"]
+
+
+def test_a_failed_comment_keeps_its_post_and_parses_again_once_fixed(
+    graph: responses.RequestsMock,
+) -> None:
+    stub_poll(graph)
+    [failure] = make_connector().poll(None).failures
+    kept = json.loads(failure.raw)
+    assert (kept["shape"], kept["account_ref"]) == ("comment", PAGE_ID)
+    assert kept["post"] == {"id": "1029384756_456", "message": "Unser neues Menü ist da!"}
+    with pytest.raises(PayloadError, match="author"):
+        RETRY_PARSERS["facebook"](kept)
+    kept["entry"]["from"] = {"id": "5553", "name": "Sam Sommer"}
+    item = RETRY_PARSERS["facebook"](json.loads(json.dumps(kept)))
+    assert (item.external_id, item.thread_key, item.in_reply_to) == (
+        "456_799",
+        "comment:456_799",
+        "1029384756_456",
+    )
+    assert item.context == {"post_id": "1029384756_456", "post_text": "Unser neues Menü ist da!"}
+
+
+def test_failed_webhook_events_retry_through_the_webhook_parser() -> None:
+    page, orphan = parse_page_webhook(meta_fixture("fb_webhook.json"))
+    kept = json.loads(page.failures[0].raw)
+    assert kept["shape"] == "messaging"
+    kept["entry"]["message"]["mid"] = "m_fixed"
+    item = RETRY_PARSERS["facebook"](kept)
+    assert (item.external_id, item.kind, item.account_ref) == ("m_fixed", "dm", PAGE_ID)
+    with pytest.raises(PayloadError, match="discard it"):
+        RETRY_PARSERS["facebook"](json.loads(orphan.failures[0].raw))

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
-from connectors import REGISTRY, WEBHOOK_PARSERS
+from connectors import REGISTRY, RETRY_PARSERS, WEBHOOK_PARSERS
 from connectors.base import Author, NotOfficialAccount, OutboundReply, PayloadError, ReplyRefused
 from connectors.instagram import InstagramConnector, parse_instagram_webhook
 from tests.connectors.conftest import GRAPH, NOW, TOKEN, meta_fixture
@@ -123,7 +123,7 @@ def test_poll_reads_comments_mentions_and_dms(graph: responses.RequestsMock) -> 
     )
     dm = by_id["aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE1"]
     assert (dm.kind, dm.thread_key, dm.author.handle) == ("dm", f"dm:{IGSID}", "jo.doe")
-    assert [json.loads(f.raw)["id"] for f in result.failures] == ["17860000000000006"]
+    assert [json.loads(f.raw)["entry"]["id"] for f in result.failures] == ["17860000000000006"]
     assert query(graph.calls[2])["platform"] == "instagram"
     assert set(result.cursor) == {"comments", "mentions", "dm"}
 
@@ -228,3 +228,23 @@ def test_instagram_webhook_parsing() -> None:
 def test_a_page_delivery_is_not_an_instagram_delivery() -> None:
     with pytest.raises(PayloadError, match="not for object 'instagram'"):
         parse_instagram_webhook({"object": "page", "entry": []})
+
+
+def test_a_failed_comment_keeps_its_media_and_parses_again_once_fixed(
+    graph: responses.RequestsMock,
+) -> None:
+    stub_poll(graph)
+    [failure] = make_connector().poll(None).failures
+    kept = json.loads(failure.raw)
+    assert (kept["shape"], kept["account_ref"]) == ("comment", IG_USER_ID)
+    assert kept["media"] == {"id": "17890000000000002", "caption": "Neue Kollektion ab Freitag!"}
+    with pytest.raises(PayloadError, match="author"):
+        RETRY_PARSERS["instagram"](kept)
+    kept["entry"]["from"] = {"id": "17850000000000009", "username": "kaputt"}
+    item = RETRY_PARSERS["instagram"](json.loads(json.dumps(kept)))
+    assert (item.external_id, item.thread_key, item.in_reply_to) == (
+        "17860000000000006",
+        "comment:17860000000000006",
+        "17890000000000002",
+    )
+    assert item.author == Author(platform_user_id="17850000000000009", handle="kaputt")

@@ -14,7 +14,7 @@ import requests
 import responses
 from responses import matchers
 
-from connectors import base
+from connectors import RETRY_PARSERS, PayloadError, base
 from connectors.base import (
     Author,
     ConnectorError,
@@ -455,7 +455,10 @@ def test_webhook_tweets_are_keyed_like_polled_mentions() -> None:
     assert long.text.endswith("Was ist da los?") and long.thread_key == "tweet:1800000000000000107"
     assert long.created_at == datetime(2024, 1, 15, 9, 57, 30, tzinfo=UTC)
     [failure] = batch.failures
-    assert "author" in failure.error and json.loads(failure.raw)["id_str"] == "1800000000000000108"
+    assert (
+        "author" in failure.error
+        and json.loads(failure.raw)["entry"]["id_str"] == "1800000000000000108"
+    )
 
 
 def test_webhook_dms_are_keyed_like_polled_dms() -> None:
@@ -472,3 +475,69 @@ def test_webhook_without_inbox_events_yields_nothing() -> None:
     assert parse_account_activity({"for_user_id": ACCOUNT, "favorite_events": [{}]}) == []
     with pytest.raises(ConnectorError, match="for_user_id"):
         parse_account_activity({"tweet_create_events": []})
+
+
+# --- dead letters retried -------------------------------------------------------------
+
+
+def _failure(failures: list[Any], tweet_id: str) -> dict[str, Any]:
+    kept: list[dict[str, Any]] = [json.loads(f.raw) for f in failures]
+    return next(k for k in kept if k["entry"].get("id") == tweet_id)
+
+
+def test_a_failed_mention_keeps_its_author_and_parses_again_once_fixed(
+    rsps: responses.RequestsMock,
+) -> None:
+    serve(rsps, MENTIONS, {None: load("mentions_broken")})
+    serve(rsps, DMS, {None: load("empty")})
+    result = make().poll(mention_cursor())
+    kept = _failure(result.failures, "1800000000000000121")  # the mention without text
+    assert (kept["envelope"], kept["shape"], kept["account_ref"]) == (1, "mention", ACCOUNT)
+    assert kept["includes"]["users"][0]["username"] == "maxmuster"
+    with pytest.raises(PayloadError, match="the text is missing"):
+        RETRY_PARSERS["x"](kept)
+    kept["entry"]["text"] = "@quendelmarkt wo bleibt mein Paket?"
+    item = RETRY_PARSERS["x"](json.loads(json.dumps(kept)))
+    assert (item.external_id, item.account_ref, item.kind) == (
+        "1800000000000000121",
+        ACCOUNT,
+        "mention",
+    )
+    assert item.author == Author("7002", "maxmuster", "Max Mustermann")
+    assert item.thread_key == "tweet:1800000000000000121"
+    # An author missing from includes.users is kept as missing: a retry names it again.
+    unknown = _failure(result.failures, "1800000000000000123")
+    assert unknown["includes"]["users"] == []
+    with pytest.raises(PayloadError, match="'7777' is missing"):
+        RETRY_PARSERS["x"](unknown)
+
+
+def test_a_partial_error_can_never_become_an_item(rsps: responses.RequestsMock) -> None:
+    serve(rsps, MENTIONS, {None: load("mentions_broken")})
+    serve(rsps, DMS, {None: load("empty")})
+    result = make().poll(mention_cursor())
+    error = json.loads(result.failures[0].raw)
+    assert error["shape"] == "x_error" and error["account_ref"] == ACCOUNT
+    with pytest.raises(PayloadError, match="no entry to parse again"):
+        RETRY_PARSERS["x"](error)
+
+
+def test_failed_webhook_entries_parse_again_once_fixed() -> None:
+    [batch] = parse_account_activity(load("aaa_dms"))
+    kept = json.loads(batch.failures[0].raw)
+    assert kept["shape"] == "webhook_dm" and list(kept["users"]) == ["7003"]
+    kept["entry"]["message_create"]["message_data"]["text"] = "Hallo?"
+    item = RETRY_PARSERS["x"](kept)
+    assert (item.external_id, item.thread_key, item.text) == (
+        "1900000000000000306",
+        "dm:7003",
+        "Hallo?",
+    )
+    assert item.author == Author("7003", "anna_k", "Anna König")
+
+
+def test_a_raw_stored_without_an_envelope_is_refused_clearly() -> None:
+    with pytest.raises(PayloadError, match="no envelope"):
+        RETRY_PARSERS["x"]({"id": "1800000000000000121", "author_id": "7002"})
+    with pytest.raises(PayloadError, match="Unknown x payload shape 'tweet'"):
+        RETRY_PARSERS["x"]({"envelope": 1, "shape": "tweet", "account_ref": ACCOUNT})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -13,11 +14,17 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlmodel import Session, col, select
 
+from anonymizer.jsonl import anonymize_lines
 from connectors import ConnectorError
 from inbox import audit
 from inbox.accounts import PLATFORM_FIELDS, connect_account, describe_state, set_status
 from inbox.config import multi_fernet
-from inbox.models import Account, AccountStatus, Role
+from inbox.dead_letters import (
+    discard_dead_letter,
+    list_dead_letters,
+    retry_dead_letter,
+)
+from inbox.models import Account, AccountStatus, DeadLetter, Role
 from inbox.users import UserError, create_user, generate_password
 
 
@@ -41,6 +48,18 @@ def main() -> None:
 def gen_key(kind: str) -> None:
     """Print a new SECRET_KEY (secret) or encryption key (fernet)."""
     click.echo(pysecrets.token_urlsafe(48) if kind == "secret" else Fernet.generate_key().decode())
+
+
+@main.command("anonymize", with_appcontext=False)
+@click.option("--enrich", is_flag=True, help="Add language, sentiment, topics and hashtags.")
+def anonymize(enrich: bool) -> None:
+    """Read JSON lines {"id", "text", …} on stdin; write the anonymized lines to stdout."""
+    bad = 0
+    for out, good in anonymize_lines(sys.stdin, enrich=enrich):
+        click.echo(out)  # echo flushes: a reader gets each line as soon as it is ready
+        bad += not good
+    if bad:
+        raise click.ClickException(f"{bad} input line(s) could not be read; see their 'error'")
 
 
 @main.command("demo", with_appcontext=False)
@@ -235,6 +254,95 @@ def _set_status(account_id: int, status: AccountStatus) -> None:
     click.echo(f"Account #{account_id} is now {status.value}")
 
 
+@click.group("dead-letters")
+def dead_letters_group() -> None:
+    """Payloads that could not be parsed: list, retry after a fix, or discard."""
+
+
+@dead_letters_group.command("list")
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved letters.")
+@click.option("--limit", default=100, show_default=True)
+@with_appcontext
+def dead_letters_list(include_resolved: bool, limit: int) -> None:
+    """Show dead letters, newest first, with their error and the start of their payload."""
+    from inbox.db import databases
+
+    with Session(databases(current_app).inbox) as session:
+        letters = list_dead_letters(session=session, include_resolved=include_resolved, limit=limit)
+        for letter in letters:
+            state = " resolved" if letter.resolved_at else ""
+            click.echo(
+                f"#{letter.id} {letter.platform} {letter.source} "
+                f"{letter.received_at:%Y-%m-%d %H:%M} retries={letter.retries}{state}"
+            )
+            click.echo(f"    error: {letter.error}")
+            click.echo(f"    raw: {letter.raw[:120]!r}")
+        if not letters:
+            click.echo("No dead letters.")
+
+
+@dead_letters_group.command("retry")
+@click.argument("letter_id", type=int, required=False)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every open dead letter.")
+@with_appcontext
+def dead_letters_retry(letter_id: int | None, retry_all: bool) -> None:
+    """Parse dead letters again with the current parsers and ingest those that parse now."""
+    from inbox.db import databases
+
+    if (letter_id is None) == (not retry_all):
+        raise click.UsageError("Give a dead letter's ID or --all")
+    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
+        if letter_id is not None:
+            letters = [_letter(session, letter_id)]
+        else:
+            letters = list(list_dead_letters(session=session, limit=10_000))
+        failed = 0
+        for letter in letters:
+            outcome = retry_dead_letter(session=session, letter=letter)
+            audit.record(
+                session=session,
+                action="dead_letter_retried",
+                user_id=None,
+                target_type="dead_letter",
+                target_id=letter.id,
+                detail={"via": "cli", "outcome": outcome.outcome, "message": outcome.message},
+            )
+            session.commit()
+            failed += not outcome.resolved
+            click.echo(f"#{letter.id}: {outcome.outcome}: {outcome.message}")
+    if letter_id is not None and failed:
+        raise click.ClickException(f"Dead letter #{letter_id} is still open")
+
+
+@dead_letters_group.command("discard")
+@click.argument("letter_id", type=int)
+@with_appcontext
+def dead_letters_discard(letter_id: int) -> None:
+    """Mark a dead letter resolved without ingesting it."""
+    from inbox.db import databases
+
+    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
+        letter = _letter(session, letter_id)
+        discard_dead_letter(session=session, letter=letter)
+        audit.record(
+            session=session,
+            action="dead_letter_discarded",
+            user_id=None,
+            target_type="dead_letter",
+            target_id=letter_id,
+            detail={"via": "cli"},
+        )
+        session.commit()
+    click.echo(f"Dead letter #{letter_id} discarded")
+
+
+def _letter(session: Session, letter_id: int) -> DeadLetter:
+    letter = session.get(DeadLetter, letter_id)
+    if letter is None:
+        raise click.ClickException(f"No dead letter #{letter_id}")
+    return letter
+
+
 @click.command("worker")
 @with_appcontext
 def worker() -> None:
@@ -249,4 +357,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(user_group)
     app.cli.add_command(account_group)
+    app.cli.add_command(dead_letters_group)
     app.cli.add_command(worker)

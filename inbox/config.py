@@ -12,8 +12,9 @@ DATABASE_URL = ""
 RESEARCH_DATABASE_URL = ""
 SECRET_KEY = ""
 ENCRYPTION_KEYS = ""
-# Separate key for author pseudonyms in the research store; derived from SECRET_KEY when empty.
-PSEUDONYM_KEY = ""
+# Days after a month ends until its author-pseudonym key is destroyed: from then on that
+# month's research records cannot be linked to anyone, not even by us.
+PSEUDONYM_KEY_RETENTION_DAYS = 30
 DEMO = False
 LANGUAGES = ["de", "en"]
 BABEL_DEFAULT_LOCALE = "en"

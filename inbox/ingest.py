@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -73,36 +73,66 @@ def ingest_batch(
     """Stage a whole batch and its dead letters without committing.
 
     The caller commits once, together with the cursor that covers the batch, so a crash
-    leaves either all of it or none of it.
+    leaves either all of it or none of it; `commit_batch` does both and retries on conflict.
     """
+    # pysqlite opens its transaction lazily, so a SAVEPOINT taken before the first write would
+    # commit on its own; SQLite has one writer at a time anyway, and a conflict (a webhook
+    # storing the same item in between) makes commit_batch redo the whole batch instead.
+    savepoints = session.get_bind().dialect.name != "sqlite"
     new = duplicates = 0
     refused: list[FailedPayload] = []
     for item in items:
-        for attempt in range(_ATTEMPTS):
-            savepoint = session.begin_nested()
-            try:
-                created = stage(session=session, account=account, item=item).created
+        savepoint = session.begin_nested() if savepoints else None
+        try:
+            created: bool | None = stage(session=session, account=account, item=item).created
+            if savepoint is not None:
                 savepoint.commit()
-                break
-            except IntegrityError:
-                # Another writer (a webhook, a second worker) stored a row first: try again
-                # and find it.
-                savepoint.rollback()
-                if attempt == _ATTEMPTS - 1:
-                    raise
-            except DataError as exc:
-                # A value the database refuses would fail this batch on every retry: keep the
-                # item as a dead letter instead and let the rest through.
-                savepoint.rollback()
-                refused.append(refusal(item, exc))
-                created = None
-                break
+        except IntegrityError:
+            if savepoint is None:
+                raise
+            # Another writer stored a row first: roll back this item alone and find its row.
+            savepoint.rollback()
+            created = stage(session=session, account=account, item=item).created
+        except DataError as exc:
+            # A value the database refuses would fail this batch on every retry: keep the
+            # item as a dead letter instead and let the rest through.
+            if savepoint is None:
+                raise
+            savepoint.rollback()
+            refused.append(refusal(item, exc))
+            created = None
         if created is not None:
             new += created
             duplicates += not created
     for failure in [*failures, *refused]:
         session.add(_dead_letter(account, failure, source))
     return BatchResult(new=new, duplicates=duplicates, failed=len(failures) + len(refused))
+
+
+def commit_batch(
+    *,
+    session: Session,
+    account: Account,
+    items: Sequence[InboundItem],
+    failures: Sequence[FailedPayload],
+    source: str,
+    with_batch: Callable[[BatchResult], None] | None = None,
+) -> BatchResult:
+    """Stage a batch, let `with_batch` add what must commit with it (a cursor), and commit."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            result = ingest_batch(
+                session=session, account=account, items=items, failures=failures, source=source
+            )
+            if with_batch is not None:
+                with_batch(result)
+            session.commit()
+            return result
+        except IntegrityError:
+            session.rollback()
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def refusal(item: InboundItem, exc: DataError) -> FailedPayload:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -91,6 +92,8 @@ class Account(SQLModel, table=True):
     retention_days: int = Field(default=180)
     sla_minutes: int = Field(default=30)
     cursor: dict[str, Any] = _json(dict)
+    # Direct messages go to market research (anonymized) unless the account's policy says no.
+    research_dms: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
     last_polled_at: datetime | None = _optional_at()
     last_error: str | None = Field(default=None, sa_type=Text)
     # The platform asked us to wait (429, Graph throttling) until then.
@@ -115,6 +118,10 @@ class Contact(SQLModel, table=True):
     display_name: str | None = Field(default=None, max_length=200)
     first_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     research_objection: bool = Field(default=False)
+    # What we know of the person beyond the platform (told in a DM, recorded by an agent): the
+    # research leak guard makes sure none of it survives anonymization.
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
 
 
 class User(SQLModel, table=True):
@@ -179,6 +186,16 @@ class Message(SQLModel, table=True):
     attempts: int = Field(default=0)
 
 
+class PseudonymKey(SQLModel, table=True):
+    """The key of one month's author pseudonyms; destroyed later so no one can link them back."""
+
+    month: str = Field(primary_key=True, max_length=7)  # "2026-11", UTC
+    # Encrypted like every secret; emptied (never deleted) when destroyed, as proof it is gone.
+    key_encrypted: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    destroyed_at: datetime | None = _optional_at()
+
+
 class PollRun(SQLModel, table=True):
     """One poll of one account by one worker: what admins read and what proves leases hold."""
 
@@ -227,3 +244,5 @@ class DeadLetter(SQLModel, table=True):
     raw: str = Field(sa_type=Text)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = _optional_at()
+    # Failed retries by an admin: a letter that keeps failing needs a fix, not another click.
+    retries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

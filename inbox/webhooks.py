@@ -21,7 +21,7 @@ from connectors.webhooks import (
 )
 from inbox import db
 from inbox.auth import csrf
-from inbox.ingest import ingest_batch
+from inbox.ingest import commit_batch
 from inbox.models import Account, DeadLetter
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -108,14 +108,13 @@ def store_batches(
         assert account.id is not None
         account_ids.append(account.id)
         # The same path as polling: one transaction per batch, refused items kept.
-        result = ingest_batch(
+        result = commit_batch(
             session=session,
             account=account,
             items=batch.items,
             failures=batch.failures,
             source="webhook",
         )
-        session.commit()
         new += result.new
         duplicates += result.duplicates
         failed += result.failed

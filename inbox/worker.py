@@ -22,11 +22,11 @@ from inbox.accounts import connector_for
 from inbox.config import multi_fernet
 from inbox.crypto import CredentialsError
 from inbox.db import databases
-from inbox.ingest import ingest_batch
+from inbox.ingest import BatchResult, commit_batch
 from inbox.models import Account, AccountStatus, PollRun
+from inbox.pseudonyms import destroy_expired
 from inbox.replies import deliver, stuck_replies
 from inbox.research import DrainResult, drain_outbox
-from inbox.secrets import pseudonym_key
 from inbox.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -41,13 +41,13 @@ class WorkerContext:
     inbox: Engine
     research: Engine
     fernet: MultiFernet
-    pseudonym_key: bytes
     owner: str
     lease_seconds: int
     drain_batch: int
     drain_seconds: int
     sync_seconds: int
     backoff_base_seconds: float
+    pseudonym_retention_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +68,13 @@ def context_from_app(app: Flask) -> WorkerContext:
         inbox=dbs.inbox,
         research=dbs.research,
         fernet=multi_fernet(app.config["ENCRYPTION_KEYS"]),
-        pseudonym_key=pseudonym_key(app.config),
         owner=f"{socket.gethostname()}:{os.getpid()}",
         lease_seconds=app.config["WORKER_LEASE_SECONDS"],
         drain_batch=app.config["OUTBOX_BATCH_SIZE"],
         drain_seconds=app.config["WORKER_DRAIN_SECONDS"],
         sync_seconds=app.config["WORKER_ACCOUNT_SYNC_SECONDS"],
         backoff_base_seconds=app.config["WORKER_BACKOFF_BASE_SECONDS"],
+        pseudonym_retention_days=app.config["PSEUDONYM_KEY_RETENTION_DAYS"],
     )
 
 
@@ -152,32 +152,35 @@ def _poll(ctx: WorkerContext, session: Session, account_id: int) -> PollOutcome:
             account.consecutive_failures, base_seconds=ctx.backoff_base_seconds
         )
         return _failed(session, account, started, ctx.owner, str(exc))
-    batch = ingest_batch(
+
+    def with_batch(batch: BatchResult) -> None:
+        # Same transaction as the items: after a crash the cursor never runs ahead of the data.
+        account.cursor = result.cursor
+        account.last_polled_at = utcnow()
+        account.last_error = None
+        account.consecutive_failures = 0
+        account.backoff_until = account.rate_limited_until = None
+        session.add(account)
+        session.add(
+            PollRun(
+                account_id=account_id,
+                owner=ctx.owner,
+                started_at=started,
+                finished_at=utcnow(),
+                new=batch.new,
+                duplicates=batch.duplicates,
+                failed=batch.failed,
+            )
+        )
+
+    batch = commit_batch(
         session=session,
         account=account,
         items=result.items,
         failures=result.failures,
         source="poll",
+        with_batch=with_batch,
     )
-    # Same transaction as the items: after a crash the cursor never runs ahead of the data.
-    account.cursor = result.cursor
-    account.last_polled_at = utcnow()
-    account.last_error = None
-    account.consecutive_failures = 0
-    account.backoff_until = account.rate_limited_until = None
-    session.add(account)
-    session.add(
-        PollRun(
-            account_id=account_id,
-            owner=ctx.owner,
-            started_at=started,
-            finished_at=utcnow(),
-            new=batch.new,
-            duplicates=batch.duplicates,
-            failed=batch.failed,
-        )
-    )
-    session.commit()
     return PollOutcome(polled=True, new=batch.new, duplicates=batch.duplicates, failed=batch.failed)
 
 
@@ -218,7 +221,7 @@ def drain(ctx: WorkerContext) -> DrainResult:
         return drain_outbox(
             session=session,
             research_session=research_session,
-            pseudonym_key=ctx.pseudonym_key,
+            fernet=ctx.fernet,
             limit=ctx.drain_batch,
         )
 
@@ -230,6 +233,15 @@ def resend_stuck_replies(ctx: WorkerContext) -> int:
         for message in stuck:
             deliver(session=session, fernet=ctx.fernet, message=message)
         return len(stuck)
+
+
+def destroy_pseudonym_keys(ctx: WorkerContext) -> list[str]:
+    """Destroy the pseudonym keys of months past their retention."""
+    with Session(ctx.inbox) as session:
+        months = destroy_expired(session=session, retention_days=ctx.pseudonym_retention_days)
+    for month in months:
+        log.info("pseudonym key of %s destroyed", month)
+    return months
 
 
 def sync_jobs(ctx: WorkerContext, scheduler: BaseScheduler) -> None:
@@ -275,6 +287,7 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
     scheduler.add_job(
         resend_stuck_replies, "interval", args=[ctx], id="resend", minutes=1, **common
     )
+    scheduler.add_job(destroy_pseudonym_keys, "interval", args=[ctx], id="keys", hours=1, **common)
     return scheduler
 
 

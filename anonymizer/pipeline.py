@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from anonymizer.enrich import language, topics
+from anonymizer.enrich import enrich
 from anonymizer.redact import anonymize_text
 from anonymizer.store import ResearchRecord
+from anonymizer.topics import DEFAULT, Taxonomy
 
 
 class LeakDetected(Exception):
@@ -49,6 +50,8 @@ class SourceMessage:
     known_names: Sequence[str] = ()
     # The author's identifiers the leak guard checks for: names, handle, e-mail, phone.
     identifiers: Sequence[Identifier] = ()
+    # The account's topic taxonomy (its admin edits it); the default service topics otherwise.
+    taxonomy: Taxonomy = DEFAULT
 
 
 def pseudonym(key: bytes | None, author_key: str) -> str:
@@ -96,13 +99,17 @@ def anonymize_message(source: SourceMessage, *, pseudonym_key: bytes | None) -> 
     leaked = leaks(redaction.text, source.identifiers)
     if leaked:
         raise LeakDetected(sorted(set(leaked)))
+    found = enrich(redaction.text, taxonomy=source.taxonomy)
     return ResearchRecord(
         account_label=source.account_label,
         platform=source.platform,
         channel_kind=source.channel_kind,
         time_bucket=hour_bucket(source.created_at),
-        language=language(redaction.text),
+        language=found.language,
         redacted_text=redaction.text,
-        topics=topics(redaction.text),
+        topics=list(found.topics),
+        hashtags=list(found.hashtags),
+        sentiment_label=found.sentiment.label,
+        sentiment_score=round(found.sentiment.score, 4),
         author_pseudonym=pseudonym(pseudonym_key, source.author_key),
     )

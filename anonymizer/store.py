@@ -40,6 +40,9 @@ class ResearchRecord(ResearchBase, table=True):
     language: str = Field(max_length=8)
     redacted_text: str = Field(sa_type=Text)
     topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    hashtags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    sentiment_label: str = Field(default="neutral", max_length=8)
+    sentiment_score: float = Field(default=0.0)
     author_pseudonym: str = Field(max_length=64)
 
 

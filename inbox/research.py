@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.fernet import MultiFernet
 from sqlalchemy import select as sa_select
@@ -11,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from anonymizer.pipeline import Identifier, LeakDetected, SourceMessage, anonymize_message
 from anonymizer.store import ResearchRecord
+from anonymizer.topics import DEFAULT, Taxonomy, TaxonomyError
 from inbox import audit
 from inbox.models import Account, Contact, Conversation, Message, ResearchOutbox, User
 from inbox.pseudonyms import key_for, month_of
@@ -42,6 +44,24 @@ def identifiers(contact: Contact) -> list[Identifier]:
         if value
     ]
     return found
+
+
+def taxonomy_of(account: Account) -> Taxonomy:
+    """The account's topic taxonomy, or the default one while it has none that parses."""
+    rules = account.settings.get("topics")
+    if not isinstance(rules, dict) or not rules:
+        return DEFAULT
+    try:
+        return _parsed(tuple(sorted((str(k), str(v)) for k, v in rules.items())))
+    except TaxonomyError:
+        # Rules are checked when an admin saves them; one broken by hand must not stop research.
+        log.warning("account %s has an invalid topic taxonomy; using the default", account.id)
+        return DEFAULT
+
+
+@lru_cache(maxsize=64)
+def _parsed(rules: tuple[tuple[str, str], ...]) -> Taxonomy:
+    return Taxonomy.parse(dict(rules))
 
 
 def drain_outbox(
@@ -85,6 +105,7 @@ def drain_outbox(
             keep_handles=[account.handle] if account.handle else [],
             known_names=staff_names,
             identifiers=identifiers(contact),
+            taxonomy=taxonomy_of(account),
         )
         try:
             records.append(anonymize_message(source, pseudonym_key=keys[month]))

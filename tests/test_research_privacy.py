@@ -166,3 +166,39 @@ def test_pseudonyms_count_authors_per_month_until_the_months_key_is_destroyed(
         r.author_pseudonym for r in _records(research) if r.time_bucket.month == 10
     }
     assert len(october_pseudonyms) == 2
+
+
+def test_records_carry_sentiment_hashtags_and_the_accounts_own_topics(
+    app: Flask, session: Session, research: Session, fernet: MultiFernet
+) -> None:
+    account = make_account(session, fernet)
+    account.settings = {
+        **account.settings,
+        "topics": {"lieferung": "Paket OR Lieferung", "lob": "danke*"},
+    }
+    session.add(account)
+    session.commit()
+    text = "Danke, das Paket kam pünktlich und gut verpackt! Super Service 😊 #top"
+    ingest(session=session, account=account, item=make_item(text=text))
+    drain(context_from_app(app))
+    (record,) = _records(research)
+    assert sorted(record.topics) == ["lieferung", "lob"]
+    assert record.hashtags == ["top"]
+    assert record.sentiment_label == "positive" and record.sentiment_score > 0
+
+
+def test_a_broken_taxonomy_falls_back_to_the_default_topics(
+    app: Flask, session: Session, research: Session, fernet: MultiFernet
+) -> None:
+    account = make_account(session, fernet)
+    account.settings = {**account.settings, "topics": {"kaputt": "(Paket AND"}}
+    session.add(account)
+    session.commit()
+    ingest(
+        session=session,
+        account=account,
+        item=make_item(text="Wo bleibt mein Paket? Lieferung seit Tagen überfällig"),
+    )
+    drain(context_from_app(app))
+    (record,) = _records(research)
+    assert "delivery" in record.topics

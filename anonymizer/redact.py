@@ -36,7 +36,15 @@ def anonymize_text(
     *,
     keep_handles: Collection[str] = (),
     known_names: Collection[str] = (),
+    default_region: str = "DE",
+    extra_id_patterns: Sequence[str] = (),
 ) -> Redaction:
     """Detect personal data in ``text`` and return the redacted text with its entities."""
-    entities = find_entities(text, keep_handles=keep_handles, known_names=known_names)
+    entities = find_entities(
+        text,
+        keep_handles=keep_handles,
+        known_names=known_names,
+        default_region=default_region,
+        extra_id_patterns=extra_id_patterns,
+    )
     return Redaction(text=redact(text, entities), entities=tuple(entities))

@@ -1,0 +1,170 @@
+"""Detect postal addresses: street and house number, postcode and city, or both."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib import resources
+
+from anonymizer.entity import ADDRESS, Entity
+
+_UPPER = "A-ZÄÖÜ"
+_WORD = r"[^\W\d_][\w\-]*"
+# Suffixes glued to the street name ("Hauptstraße", "kastanienweg") or standing as the
+# last word ("Berliner Str.", "Alte Allee").
+_SUFFIX = (
+    r"stra(?:ß|ss|s)e|str\.?|weg|allee|platz|pl\.|gasse|ring|damm|ufer|chaussee|steig|stieg|"
+    r"pfad|promenade|twiete|kamp|graben|wall|zeile|hang|park|markt|gässchen|brücke"
+)
+_STREET_WORD = rf"(?i:(?:[^\W\d_][\w\-]*?)?(?:{_SUFFIX}))"
+_STREET_PREFIX = (
+    r"(?:Am|An\s+der|An\s+den|Auf\s+der|Auf\s+dem|Im|In\s+der|Zum|Zur|Hinter\s+der|"
+    r"Unter\s+den|Alte[rn]?)"
+)
+_HOUSE_NUMBER = r"\d{1,4}(?:\s?[a-zA-Z](?![\w]))?(?:\s?[-/]\s?\d{1,4}[a-z]?)?"
+# A street name may have up to two leading words, adjectives of place or age ("Berliner
+# Str.", "Alte Allee", "Bad Homburger Weg"); any other word before it is the sentence's.
+_LEAD = (
+    r"(?:[A-ZÄÖÜ][\w\-]*er|Alte|Neue|Gro(?:ß|ss)e|Kleine|Obere|Untere|Hohe|Lange|Bad|St\.|Sankt)"
+)
+_STREET = (
+    rf"(?:(?:{_LEAD}[ \t]+){{0,2}}{_STREET_WORD}"
+    rf"|{_STREET_PREFIX}\s+[{_UPPER}][\w\-]+(?:\s+[{_UPPER}][\w\-]+)?)"
+)
+# A number of units is a duration, a price or a quantity, not a house number.
+_NOT_UNIT = (
+    r"(?!\s*(?:%|€|\$|euro|eur\b|cent|ct\b|min|std|stunden|tage|tagen|wochen|monate|jahre|"
+    r"mal\b|x\b|km|kg|gb|mb|mbit|uhr|h\b|m\b|minuten|sekunden|stück|stk|pakete|days|hours|"
+    r"minutes|weeks|times|[.:,]\d))"
+)
+_STREET_RE = re.compile(
+    rf"(?<![\w@/.])(?P<street>{_STREET})\s*(?P<no>{_HOUSE_NUMBER}){_NOT_UNIT}(?!\w)"
+)
+_POSTCODE_CITY_RE = re.compile(
+    rf"(?<![\w.,/\-])(?:D-|DE-|A-|CH-)?(?P<plz>\d{{5}}|\d{{4}})\s+"
+    rf"(?P<city>[{_UPPER}a-zäöü][\wäöüß]+"
+    rf"(?:[ \t\-](?:am|an\s+der|im|bei|ob|/)?\s?[{_UPPER}][\wäöüß.]+)?)"
+)
+# British and Dutch addresses: number before the street, postcodes with letters.
+_UK_STREET_RE = re.compile(
+    r"(?<![\w.])(?:Flat\s+\d+[a-z]?,?\s+)?\d{1,4}[a-z]?,?\s+(?:[A-Z][a-z]+\s+){1,2}"
+    r"(?:Road|Rd|Street|St|Close|Lane|Ln|Avenue|Ave|Drive|Dr|Way|Court|Ct|Place|Pl|Gardens|"
+    r"Crescent|Terrace|Grove|Square|Sq|Hill|Row|Walk|Mews|Park|Rise|Vale)\b\.?"
+)
+_FOREIGN_POSTCODE_RE = re.compile(
+    r"(?<![\w-])(?:(?P<pre>[A-Z][a-z]+)\s+)?(?P<uk>[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})(?![\w])"
+    r"|(?<![\w-])\d{4}\s?[A-Z]{2}\s+[A-Z][a-z]+"
+)
+_SUFFIXES = (
+    "straße", "strasse", "strase", "str", "weg", "allee", "platz", "pl", "gasse", "ring", "damm",
+    "ufer", "chaussee", "steig", "stieg", "pfad", "promenade", "twiete", "kamp", "graben", "wall",
+    "zeile", "hang", "park", "markt", "gässchen", "brücke",
+)  # fmt: skip
+_NUMBER_AFTER_WORD_RE = re.compile(r"[^\W\d_]\.?[ \t]?\d")
+_PREFIX_HINT_RE = re.compile(
+    r"\b(?:Am|An|Auf|Im|In|Zum|Zur|Hinter|Unter|Alte[rn]?)(?:[ \t]+d(?:er|en|em))?"
+    r"[ \t]+[A-ZÄÖÜ][\w\-]*(?:[ \t]+[A-ZÄÖÜ][\w\-]*)?[ \t]*$"
+)
+_UK_HINTS = (
+    "Road", "Rd", "Street", "St", "Close", "Lane", "Ln", "Avenue", "Ave", "Drive", "Dr", "Way",
+    "Court", "Ct", "Place", "Pl", "Gardens", "Crescent", "Terrace", "Grove", "Square", "Sq",
+    "Hill", "Row", "Walk", "Mews", "Park", "Rise", "Vale",
+)  # fmt: skip
+_PLZ_HINT_RE = re.compile(r"\d{4}[ \t]+[^\W\d_]")
+_POSTCODE_HINT_RE = re.compile(r"\d{4}|[A-Z]\d")
+_JOIN_RE = re.compile(r"[ \t]*(?:,|\n|\r\n?)?[ \t]*(?:\n[ \t]*)?")
+
+
+# Capitalised words that may stand before a British postcode without being its town.
+_NOT_CITY = frozenset({"To", "In", "At", "From", "Near", "The", "My", "Postcode", "Code"})
+
+
+@lru_cache(maxsize=1)
+def _cities() -> frozenset[str]:
+    """Return the bundled place names, case-folded."""
+    text = resources.files("anonymizer.data").joinpath("cities.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().casefold() for line in text.splitlines() if line and line[0] != "#"
+    )
+
+
+def cities() -> frozenset[str]:
+    """Return the bundled German, Austrian and Swiss place names, case-folded."""
+    return _cities()
+
+
+def _city_span(match: re.Match[str], after_street: bool) -> tuple[int, int] | None:
+    """Return the span of a postcode and city, trimmed to a known or vouched-for city."""
+    city = match.group("city")
+    words = city.split()
+    known = cities()
+    if city.casefold() in known:
+        return match.span()
+    if words[0].casefold() in known or after_street:
+        end = match.start("city") + (
+            len(city) if after_street and len(words) > 1 else len(words[0])
+        )
+        # A second word after a vouched-for postcode is only kept when capitalised.
+        return match.start(), end
+    return None
+
+
+def find_addresses(text: str) -> Iterator[Entity]:
+    """Yield street addresses and postcode-city pairs; a street followed by its city is one span."""
+    lowered = text.lower()
+    # Substring tests gate the costly scans: most posts name no street at all.
+    streets: list[tuple[int, int]] = []
+    # A house number follows a word; the full street regex only looks at the words before
+    # such numbers, since scanning the whole post with it costs most of the time budget.
+    for hint in _NUMBER_AFTER_WORD_RE.finditer(text):
+        word_end = hint.start() + 1
+        head = lowered[max(0, word_end - 12) : word_end].rstrip(".")
+        if head.endswith(_SUFFIXES) or _PREFIX_HINT_RE.search(
+            text, max(0, word_end - 40), word_end
+        ):
+            window = max(0, word_end - 60)
+            for match in _STREET_RE.finditer(text, window, min(len(text), hint.end() + 12)):
+                # "SPRING20" is a promo code: capitals glued to digits are no street.
+                if match.group("street").isupper() or match.end() <= hint.start():
+                    continue
+                if (match.start(), match.end()) not in streets:
+                    streets.append((match.start(), match.end()))
+    if any(hint in text for hint in _UK_HINTS):
+        streets.extend((m.start(), m.end()) for m in _UK_STREET_RE.finditer(text))
+    streets.sort()
+    if not streets and not _POSTCODE_HINT_RE.search(text):
+        return
+    used_street_ends: set[int] = set()
+    spans: list[tuple[int, int]] = []
+    postcodes = _POSTCODE_CITY_RE.finditer(text) if _PLZ_HINT_RE.search(text) else ()
+    for match in postcodes:
+        before = next((s for s in streets if _JOIN_RE.fullmatch(text, s[1], match.start())), None)
+        # A four-digit postcode is an Austrian or Swiss one only with a known city or street.
+        if (
+            len(match.group("plz")) == 4
+            and before is None
+            and match.group("city").casefold() not in cities()
+        ):
+            continue
+        span = _city_span(match, before is not None)
+        if span is None:
+            continue
+        if before is not None:
+            used_street_ends.add(before[1])
+            span = (before[0], span[1])
+        spans.append(span)
+    for match in _FOREIGN_POSTCODE_RE.finditer(text):
+        start = (
+            match.start()
+            if match.group("pre") is None or match.group("pre") not in _NOT_CITY
+            else match.start("uk")
+        )
+        before = next((s for s in streets if _JOIN_RE.fullmatch(text, s[1], start)), None)
+        if before is not None:
+            used_street_ends.add(before[1])
+            start = before[0]
+        spans.append((start, match.end()))
+    spans.extend(s for s in streets if s[1] not in used_street_ends)
+    for start, end in spans:
+        yield Entity(ADDRESS, start, end)

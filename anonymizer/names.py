@@ -1,0 +1,128 @@
+"""Name lexicons (bundled lists, stop words) and matching of names the caller knows."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterator
+from functools import lru_cache
+from importlib import resources
+
+from anonymizer.entity import HANDLE, PERSON, Entity
+
+# Words that are names in some list but far more often something else in a German or
+# English post: they need a title, a cue or a surname next to them to count as a name.
+AMBIGUOUS = frozenset(
+    """
+    mark frank ernst wolf rose iris heide linde will may art bill hope grace joy summer winter
+    sommer lange klein fuchs kaiser könig engel stern sonne paris florence holland jordan chance
+    page amber crystal sky rain dean major lord earl rich don guy ray sunny august april june
+    nur can line else beat us darin said lee tan tea toy van mir nas ira ole jo
+    """.split()
+)
+# Capitalised words that are never names here even when a list has them: brands, places,
+# greetings, weekdays and the words customers start sentences with.
+STOP = frozenset(
+    """
+    telekom vodafone amazon dhl dpd gls hermes ups otto zalando apple iphone samsung galaxy
+    google netflix spotify lidl aldi rewe edeka penny kaufland rossmann bahn db ice sbahn
+    lufthansa eurowings ryanair paypal klarna sparkasse volksbank commerzbank ing check tarif
+    mobil magenta congstar allianz ikea mediamarkt saturn tesla bmw audi mercedes porsche opel
+    ford golf polo mini smart alexa siri echo kindle prime gmail outlook whatsapp instagram
+    facebook twitter tiktok youtube android windows microsoft sony xbox playstation nintendo
+    berlin hamburg münchen köln frankfurt stuttgart düsseldorf dortmund essen leipzig bremen
+    dresden hannover nürnberg london wien rom paris zürich deutschland germany europa
+    montag dienstag mittwoch donnerstag freitag samstag sonntag monday tuesday wednesday
+    thursday friday saturday sunday januar februar märz mai juni juli oktober november
+    dezember january february march july october december
+    hallo hi hey danke bitte team service support kundenservice kundendienst herr frau
+    sie wir ich du er es ihr aber wenn kann will leider seit immer heute morgen gestern alles
+    also jetzt noch schon mal gut super toll warum wieso weshalb was wie wo wer der die das
+    ein eine mein meine dein euer eure und oder doch ja nein nee ok okay na naja ach echt mega
+    top liebe lieber liebes grüße gruß viele beste the and but this that thanks thank hello
+    dear love best kind regards cheers not no yes you your my our his her they them we
+    german english deutsch server pro plus ultra earl admin user kunde kundin
+    """.split()
+)
+TITLES = frozenset("herr herrn frau hr fr mr mrs ms miss dr prof sir madam madame monsieur".split())
+# Surname particles that stay inside a name span ("Frau von der Leyen", "Omar al-Masri").
+PARTICLES = frozenset(
+    "von vom van der den de del della di da le la zu zur al el bin ibn ten".split()
+)
+
+# A surname particle or salutation alone would match ordinary words all over the text.
+_NAME_PART_STOPWORDS = frozenset(
+    {"von", "van", "der", "den", "dem", "zum", "zur", "del", "della", "les", "los"}
+    | {"frau", "herr", "mrs", "miss", "prof", "dipl", "ing"}
+)
+_MIN_NAME_PART = 3
+_HANDLE_RE = re.compile(r"@\w(?:[\w.]*\w)?(?:@[\w.\-]+)?")
+_FOLD = str.maketrans({"ı": "i", "ß": "ss"})
+_EXPAND = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def _variants(name: str) -> set[str]:
+    """Return a name case-folded as written, without accents and with umlauts spelled out."""
+    folded = name.casefold()
+    plain = unicodedata.normalize("NFKD", folded.translate(_FOLD))
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    return {folded, plain, folded.translate(_EXPAND)}
+
+
+def _load(filename: str) -> frozenset[str]:
+    """Return the variants of every entry of one bundled list."""
+    text = resources.files("anonymizer.data").joinpath(filename).read_text("utf-8")
+    entries: set[str] = set()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            entries |= _variants(line.strip())
+    return frozenset(entries)
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Return the first-name, surname and never-a-name sets, loaded once per process."""
+    common = _load("common_words.txt") | _load("cities.txt") | STOP
+    first = _load("first_names.txt")
+    surnames = _load("surnames.txt")
+    # A common word stays usable as a surname after a first name ("Jana Koch"), but is
+    # only a first name with a cue.
+    return first, surnames, common
+
+
+def _name_patterns(name: str) -> list[str]:
+    """Return regex alternatives for a known name: the whole name and its longer parts."""
+    words = name.strip().split()
+    if not words:
+        return []
+    if len(words) == 1:
+        bare = words[0].removeprefix("@")
+        return [rf"@?{re.escape(bare)}"] if bare else []
+    patterns = [r"\s+".join(re.escape(word) for word in words)]
+    for word in words:
+        part = word.strip(".,;:()\"'")
+        if len(part) >= _MIN_NAME_PART and part.casefold() not in _NAME_PART_STOPWORDS:
+            patterns.append(re.escape(part))
+    # German genitive ("Janas Paket", "Müllers Antwort") would otherwise leave the name.
+    return [rf"{pattern}s?" for pattern in patterns]
+
+
+@lru_cache(maxsize=2048)
+def _known_regex(names: frozenset[str]) -> re.Pattern[str] | None:
+    """Compile one alternation for a set of known names; authors repeat, so cache it."""
+    patterns = sorted({p for name in names for p in _name_patterns(name)}, key=len, reverse=True)
+    if not patterns:
+        return None
+    return re.compile(rf"(?<![\w@])(?:{'|'.join(patterns)})(?!\w)", re.IGNORECASE)
+
+
+def find_known_names(text: str, known_names: Collection[str]) -> Iterator[Entity]:
+    """Yield PERSON (or HANDLE, for '@'-prefixed handle tokens) entities for known names."""
+    if not known_names:
+        return
+    regex = _known_regex(frozenset(known_names))
+    if regex is None:
+        return
+    for match in regex.finditer(text):
+        is_handle = match.group().startswith("@") and _HANDLE_RE.fullmatch(match.group())
+        yield Entity(HANDLE if is_handle else PERSON, match.start(), match.end())

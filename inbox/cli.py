@@ -234,6 +234,58 @@ def account_resume(account_id: int) -> None:
     _set_status(account_id, AccountStatus.active)
 
 
+@account_group.command("research")
+@click.argument("account_id", type=int)
+@click.option("--dms/--no-dms", default=None, help="Let direct messages go to market research.")
+@click.option(
+    "--topics",
+    "topics_file",
+    type=click.File("r"),
+    help='JSON object of topic rules, e.g. {"delivery": "Paket OR Lieferung*"}; "-" for stdin.',
+)
+@with_appcontext
+def account_research(account_id: int, dms: bool | None, topics_file: TextIO | None) -> None:
+    """Set an account's research policy: DMs in or out, and its topic taxonomy."""
+    from anonymizer.topics import Taxonomy, TaxonomyError
+    from inbox.db import databases
+
+    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise click.ClickException(f"No account #{account_id}")
+        detail: dict[str, object] = {"via": "cli"}
+        if dms is not None:
+            account.research_dms = dms
+            detail["research_dms"] = dms
+        if topics_file is not None:
+            rules = json.load(topics_file)
+            if not isinstance(rules, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in rules.items()
+            ):
+                raise click.ClickException("Topics must be a JSON object of name -> rule")
+            try:
+                Taxonomy.parse(rules)
+            except TaxonomyError as exc:
+                raise click.ClickException(f"Topics not saved: {exc}") from None
+            account.settings = {**account.settings, "topics": rules}
+            detail["topics"] = sorted(rules)
+        session.add(account)
+        audit.record(
+            session=session,
+            action="account_research_policy",
+            user_id=None,
+            target_type="account",
+            target_id=account_id,
+            detail=detail,
+        )
+        session.commit()
+        topics = account.settings.get("topics")
+    click.echo(
+        f"Account #{account_id}: DMs {'go' if account.research_dms else 'do not go'} to research"
+    )
+    click.echo(f"Topics: {', '.join(sorted(topics)) if topics else 'the default service topics'}")
+
+
 def _set_status(account_id: int, status: AccountStatus) -> None:
     from inbox.db import databases
 

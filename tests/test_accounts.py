@@ -85,3 +85,25 @@ def test_list_pause_and_resume_show_what_the_worker_does(
     assert resumed.status == AccountStatus.active
     assert resumed.rate_limited_until is None
     assert runner.invoke(args=["account", "pause", "999"]).exit_code != 0
+
+
+def test_research_policy_and_topics_are_set_and_checked(
+    runner: FlaskCliRunner, session: Session
+) -> None:
+    runner.invoke(args=["account", "connect", "demo", "--credentials-json", "-"], input="{}")
+    account_id = str(_account(session).id)
+    result = runner.invoke(
+        args=["account", "research", account_id, "--no-dms", "--topics", "-"],
+        input='{"lieferung": "Paket OR Lieferung*", "lob": "danke"}',
+    )
+    assert result.exit_code == 0, result.output
+    assert "DMs do not go to research" in result.output
+    account = _account(session)
+    assert account.research_dms is False
+    assert account.settings["topics"] == {"lieferung": "Paket OR Lieferung*", "lob": "danke"}
+
+    broken = runner.invoke(
+        args=["account", "research", account_id, "--topics", "-"], input='{"x": "(Paket AND"}'
+    )
+    assert broken.exit_code != 0 and "Topics not saved" in broken.output
+    assert _account(session).settings["topics"]["lob"] == "danke"  # unchanged

@@ -52,6 +52,8 @@ class SourceMessage:
     identifiers: Sequence[Identifier] = ()
     # The account's topic taxonomy (its admin edits it); the default service topics otherwise.
     taxonomy: Taxonomy = DEFAULT
+    # The account's own ID formats (regular expressions), e.g. its contract number scheme.
+    id_patterns: Sequence[str] = ()
 
 
 def pseudonym(key: bytes | None, author_key: str) -> str:
@@ -95,6 +97,7 @@ def anonymize_message(source: SourceMessage, *, pseudonym_key: bytes | None) -> 
         source.text,
         keep_handles=source.keep_handles,
         known_names=[name for name in (*source.author_names, *source.known_names) if name],
+        extra_id_patterns=source.id_patterns,
     )
     leaked = leaks(redaction.text, source.identifiers)
     if leaked:

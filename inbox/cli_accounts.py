@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TextIO
 
 import click
@@ -134,8 +135,16 @@ def account_resume(account_id: int) -> None:
     type=click.File("r"),
     help='JSON object of topic rules, e.g. {"delivery": "Paket OR Lieferung*"}; "-" for stdin.',
 )
+@click.option(
+    "--id-pattern",
+    "id_patterns",
+    multiple=True,
+    help=r"A regular expression of the account's own ID format, e.g. 'QP-\d{6}'; repeatable.",
+)
 @with_appcontext
-def account_research(account_id: int, dms: bool | None, topics_file: TextIO | None) -> None:
+def account_research(
+    account_id: int, dms: bool | None, topics_file: TextIO | None, id_patterns: tuple[str, ...]
+) -> None:
     """Set an account's research policy: DMs in or out, and its topic taxonomy."""
     from anonymizer.topics import Taxonomy, TaxonomyError
 
@@ -159,6 +168,14 @@ def account_research(account_id: int, dms: bool | None, topics_file: TextIO | No
                 raise click.ClickException(f"Topics not saved: {exc}") from None
             account.settings = {**account.settings, "topics": rules}
             detail["topics"] = sorted(rules)
+        if id_patterns:
+            for pattern in id_patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise click.ClickException(f"ID pattern {pattern!r} not saved: {exc}") from None
+            account.settings = {**account.settings, "id_patterns": list(id_patterns)}
+            detail["id_patterns"] = len(id_patterns)
         session.add(account)
         audit.record(
             session=session,

@@ -106,6 +106,7 @@ def drain_outbox(
             known_names=staff_names,
             identifiers=identifiers(contact),
             taxonomy=taxonomy_of(account),
+            id_patterns=[str(p) for p in account.settings.get("id_patterns", [])],
         )
         try:
             records.append(anonymize_message(source, pseudonym_key=keys[month]))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import MultiFernet
 from flask import Flask
+from flask.testing import FlaskCliRunner
 from sqlalchemy import inspect, text
 from sqlmodel import Session, func, select
 
@@ -202,3 +203,21 @@ def test_a_broken_taxonomy_falls_back_to_the_default_topics(
     drain(context_from_app(app))
     (record,) = _records(research)
     assert "delivery" in record.topics
+
+
+def test_an_accounts_own_id_format_is_redacted_in_research(
+    app: Flask, runner: FlaskCliRunner, session: Session, research: Session, fernet: MultiFernet
+) -> None:
+    account = make_account(session, fernet)
+    result = runner.invoke(
+        args=["account", "research", str(account.id), "--id-pattern", r"QP-\d{6}"]
+    )
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(args=["account", "research", str(account.id), "--id-pattern", "QP-(\\d"])
+    assert bad.exit_code != 0 and "not saved" in bad.output
+    text = "Bitte QP-483920 prüfen, doppelt abgebucht"  # no cue word: only the pattern knows
+    ingest(session=session, account=account, item=make_item(text=text))
+    drain(context_from_app(app))
+    (record,) = _records(research)
+    assert "483920" not in record.redacted_text
+    assert "<ID_NUMBER>" in record.redacted_text

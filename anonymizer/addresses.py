@@ -61,16 +61,30 @@ _SUFFIXES = (
     "ufer", "chaussee", "steig", "stieg", "pfad", "promenade", "twiete", "kamp", "graben", "wall",
     "zeile", "hang", "park", "markt", "gässchen", "brücke",
 )  # fmt: skip
-_NUMBER_AFTER_WORD_RE = re.compile(r"[^\W\d_]\.?[ \t]?\d")
+# A digit right after a letter, optionally with a '.' and a space or tab between: the
+# regex starts at the digit, which is rarer than a letter, and looks back for the word;
+# the named empty group tells how far back the word ends.
+_NUMBER_AFTER_WORD_RE = re.compile(
+    r"\d(?:(?<=[^\W\d_]\.[ \t]\d)(?P<two>)|(?<=[^\W\d_][. \t]\d)(?P<one>)|(?<=[^\W\d_]\d))"
+)
+_WORD_END_BACK = {"two": 2, "one": 1, None: 0}
 _PREFIX_HINT_RE = re.compile(
     r"\b(?:Am|An|Auf|Im|In|Zum|Zur|Hinter|Unter|Alte[rn]?)(?:[ \t]+d(?:er|en|em))?"
     r"[ \t]+[A-ZÄÖÜ][\w\-]*(?:[ \t]+[A-ZÄÖÜ][\w\-]*)?[ \t]*$"
 )
+# Every match of _PREFIX_HINT_RE starts with one of these.
+_PREFIX_WORD_RE = re.compile("Am|An|Auf|Im|In|Zum|Zur|Hinter|Unter|Alte")
 _UK_HINTS = (
     "Road", "Rd", "Street", "St", "Close", "Lane", "Ln", "Avenue", "Ave", "Drive", "Dr", "Way",
     "Court", "Ct", "Place", "Pl", "Gardens", "Crescent", "Terrace", "Grove", "Square", "Sq",
     "Hill", "Row", "Walk", "Mews", "Park", "Rise", "Vale",
 )  # fmt: skip
+_UK_HINT_RE = re.compile("|".join(_UK_HINTS))
+# Every match of _FOREIGN_POSTCODE_RE contains a match of one of these, which are cheap to
+# search for: they start with a character class instead of a look-behind.
+_UK_POSTCODE_HINT_RE = re.compile(r"[A-Z]\d[A-Z\d]?\s?\d[A-Z]{2}")
+_NL_POSTCODE_HINT_RE = re.compile(r"[A-Z]{2}(?:(?<=\d{4}..)|(?<=\d{4}\s..))\s+[A-Z][a-z]")
+_PLZ_RUN_RE = re.compile(r"\d{4}\d?\s")
 _PLZ_HINT_RE = re.compile(r"\d{4}[ \t]+[^\W\d_]")
 _POSTCODE_HINT_RE = re.compile(r"\d{4}|[A-Z]\d")
 _JOIN_RE = re.compile(r"[ \t]*(?:,|\n|\r\n?)?[ \t]*(?:\n[ \t]*)?")
@@ -110,6 +124,23 @@ def _city_span(match: re.Match[str], after_street: bool) -> tuple[int, int] | No
     return None
 
 
+def _postcode_matches(text: str) -> Iterator[re.Match[str]]:
+    """Yield what ``_POSTCODE_CITY_RE.finditer`` yields, trying it only near postcodes."""
+    # A postcode is a whole run of four or five digits before white space, perhaps after a
+    # two- or three-character country prefix; the run is found first, the match tried at
+    # the three places where it can then start, leftmost first.
+    pos = 0
+    for run in _PLZ_RUN_RE.finditer(text):
+        digits = run.start()
+        if digits and text[digits - 1].isdecimal():
+            continue
+        for start in (digits - 3, digits - 2, digits):
+            if start >= pos and (match := _POSTCODE_CITY_RE.match(text, start)):
+                pos = match.end()
+                yield match
+                break
+
+
 def find_addresses(text: str) -> Iterator[Entity]:
     """Yield street addresses and postcode-city pairs; a street followed by its city is one span."""
     lowered = text.lower()
@@ -118,26 +149,27 @@ def find_addresses(text: str) -> Iterator[Entity]:
     # A house number follows a word; the full street regex only looks at the words before
     # such numbers, since scanning the whole post with it costs most of the time budget.
     for hint in _NUMBER_AFTER_WORD_RE.finditer(text):
-        word_end = hint.start() + 1
+        word_end = hint.start() - _WORD_END_BACK[hint.lastgroup]
         head = lowered[max(0, word_end - 12) : word_end].rstrip(".")
-        if head.endswith(_SUFFIXES) or _PREFIX_HINT_RE.search(
-            text, max(0, word_end - 40), word_end
+        if head.endswith(_SUFFIXES) or (
+            _PREFIX_WORD_RE.search(text, max(0, word_end - 40), word_end)
+            and _PREFIX_HINT_RE.search(text, max(0, word_end - 40), word_end)
         ):
             window = max(0, word_end - 60)
             for match in _STREET_RE.finditer(text, window, min(len(text), hint.end() + 12)):
                 # "SPRING20" is a promo code: capitals glued to digits are no street.
-                if match.group("street").isupper() or match.end() <= hint.start():
+                if match.group("street").isupper() or match.end() < word_end:
                     continue
                 if (match.start(), match.end()) not in streets:
                     streets.append((match.start(), match.end()))
-    if any(hint in text for hint in _UK_HINTS):
+    if _UK_HINT_RE.search(text):
         streets.extend((m.start(), m.end()) for m in _UK_STREET_RE.finditer(text))
     streets.sort()
     if not streets and not _POSTCODE_HINT_RE.search(text):
         return
     used_street_ends: set[int] = set()
     spans: list[tuple[int, int]] = []
-    postcodes = _POSTCODE_CITY_RE.finditer(text) if _PLZ_HINT_RE.search(text) else ()
+    postcodes = _postcode_matches(text) if _PLZ_HINT_RE.search(text) else ()
     for match in postcodes:
         before = next((s for s in streets if _JOIN_RE.fullmatch(text, s[1], match.start())), None)
         # A four-digit postcode is an Austrian or Swiss one only with a known city or street.
@@ -154,7 +186,12 @@ def find_addresses(text: str) -> Iterator[Entity]:
             used_street_ends.add(before[1])
             span = (before[0], span[1])
         spans.append(span)
-    for match in _FOREIGN_POSTCODE_RE.finditer(text):
+    foreign = (
+        _FOREIGN_POSTCODE_RE.finditer(text)
+        if _UK_POSTCODE_HINT_RE.search(text) or _NL_POSTCODE_HINT_RE.search(text)
+        else ()
+    )
+    for match in foreign:
         start = (
             match.start()
             if match.group("pre") is None or match.group("pre") not in _NOT_CITY

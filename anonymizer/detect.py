@@ -24,6 +24,7 @@ from anonymizer.entity import (
 )
 from anonymizer.names import find_known_names
 from anonymizer.numbers import (
+    aligned_lower,
     find_birth_dates,
     find_cards,
     find_ibans,
@@ -51,12 +52,15 @@ _PRIORITY = {
 }  # fmt: skip
 
 
-_LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
+# A label is always followed by '.', which [\w-] cannot match, so it always runs to the end
+# of its [\w-] run: taking that run at once (possessively) spares the engine backtracking.
+_LABEL = r"[^\W_](?:[\w-]*+(?<=[^\W_]))?"
 _HOST = rf"(?:{_LABEL}\.)+[^\W\d_]{{2,24}}"
 
 # The look-behinds keep `@user@instance.social` (and `@jana.m@x.social`) a HANDLE
 # instead of an e-mail, while "...jana@x.de" after an ellipsis is still found.
-_EMAIL_RE = re.compile(rf"(?<![\w@%+-])(?<![\w@]\.)[\w%+-]+(?:\.[\w%+-]+)*@{_HOST}(?![\w-])")
+# The local part can only end where its run of [\w%+-] does, so it is taken possessively.
+_EMAIL_RE = re.compile(rf"(?<![\w@%+-])(?<![\w@]\.)[\w%+-]++(?:\.[\w%+-]++)*+@{_HOST}(?![\w-])")
 
 _URL_CHARS = r"[\w\-.~:/?#@!$&()*+,;=%\[\]]"
 # Bare TLDs that are also words or likely typos ("da.Es", "look.at", "im.Shop") only
@@ -76,13 +80,17 @@ _URL_RE = re.compile(
     rf")",
     re.IGNORECASE,
 )
+_DECIMAL_RE = re.compile(r"\d")
+_URL_MARK_RE = re.compile(r"[.:]")
+_SPACE_RE = re.compile(r"\s")
 _URL_TRAILING = ".,;:!?"
 # Every URL form has a dot directly followed by a letter; sentences put a space there.
 _URL_HINT_RE = re.compile(r"\.[^\W\d_]")
 
 # A letter may precede the '@' ("RT@jana_m"); inside an e-mail address the EMAIL match
 # outranks this one, so the local part is never reported as a handle.
-_HANDLE_RE = re.compile(rf"(?<![@./])@\w(?:[\w.]*\w)?(?:@{_HOST})?(?!\w)")
+# The look-behind comes after the '@' so that the engine can jump from '@' to '@'.
+_HANDLE_RE = re.compile(rf"@(?<![@./]@)\w(?:[\w.]*\w)?(?:@{_HOST})?(?!\w)")
 
 
 # Only runs that start with '+', '00' or a trunk '0' and use space, '-', '/' or
@@ -103,10 +111,42 @@ def _strip_url_tail(text: str, start: int, end: int) -> int:
     return end
 
 
+def _find_emails(text: str) -> Iterator[Entity]:
+    """Yield what ``_EMAIL_RE.finditer`` finds, trying the regex only before each '@'."""
+    pos = 0
+    while (at := text.find("@", pos)) >= 0:
+        # The local part is a run of [\w%+.-] right before the '@'; it starts at the run's
+        # start or after a '.' in it, since the look-behind rejects any other character.
+        start = at
+        while start > pos and (text[start - 1].isalnum() or text[start - 1] in "_%+.-"):
+            start -= 1
+        match = _EMAIL_RE.match(text, start) if start < at else None
+        dot = text.find(".", start, at)
+        while match is None and dot >= 0:
+            match = _EMAIL_RE.match(text, dot + 1)
+            dot = text.find(".", dot + 1, at)
+        if match is None:
+            pos = at + 1
+        else:
+            yield Entity(EMAIL, match.start(), match.end())
+            pos = match.end()
+
+
 def _find_urls(text: str) -> Iterator[Entity]:
     """Yield URL entities, with or without scheme."""
-    for match in _URL_RE.finditer(text):
-        yield Entity(URL, match.start(), _strip_url_tail(text, match.start(), match.end()))
+    # Every link has a '.' or a ':' and no white space, so only the white-space-delimited
+    # chunks around those characters are scanned; a chunk ends before white space, where
+    # the look-aheads at the chunk's end see what they would see in the whole text.
+    end = 0
+    for mark in _URL_MARK_RE.finditer(text):
+        at = mark.start()
+        if at < end:
+            continue
+        start = max(end, text.rfind(" ", 0, at) + 1, text.rfind("\n", 0, at) + 1)
+        space = _SPACE_RE.search(text, at)
+        end = len(text) if space is None else space.start()
+        for match in _URL_RE.finditer(text, start, end):
+            yield Entity(URL, match.start(), _strip_url_tail(text, match.start(), match.end()))
 
 
 def _normalise_handle(handle: str) -> str:
@@ -156,19 +196,22 @@ def find_entities(
     kept = {_normalise_handle(handle) for handle in keep_handles}
     candidates: list[Entity] = []
     if "@" in text:
-        candidates.extend(Entity(EMAIL, m.start(), m.end()) for m in _EMAIL_RE.finditer(text))
+        candidates.extend(_find_emails(text))
         for match in _HANDLE_RE.finditer(text):
             kind = _KEEP if _normalise_handle(match.group()) in kept else HANDLE
             candidates.append(Entity(kind, match.start(), match.end()))
     if _URL_HINT_RE.search(text):
         candidates.extend(_find_urls(text))
-    if any(char.isdigit() for char in text):
+    # A decimal digit is found by one regex call; only posts without one need the slower
+    # test for other digits ("²").
+    if _DECIMAL_RE.search(text) or any(char.isdigit() for char in text):
+        lowered = aligned_lower(text)
         candidates.extend(find_ibans(text))
         candidates.extend(find_cards(text))
         candidates.extend(find_ips(text))
         candidates.extend(find_phones(text, default_region))
-        candidates.extend(find_ids(text, extra_id_patterns))
-        candidates.extend(find_birth_dates(text))
+        candidates.extend(find_ids(text, extra_id_patterns, lowered))
+        candidates.extend(find_birth_dates(text, lowered))
         candidates.extend(find_addresses(text))
     else:
         # "fe80::abcd" has no decimal digit, and an account's ID pattern may have none.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -23,7 +24,12 @@ from anonymizer.entity import (
 # space, '-', '/' or parentheses as separators: dates (dots), prices (commas) and order
 # numbers such as 4711-2024 can never form a candidate, so phonenumbers, which is slow,
 # only ever sees a handful of strings. The length cap keeps digit floods linear.
-_PHONE_CANDIDATE_RE = re.compile(r"(?<![\w#+.,/\-])\(?(?:\+|0)[\d \-/()]{0,28}\d")
+# Written so that every branch starts with its first character and checks what precedes
+# it afterwards: the engine then jumps between '(', '+' and '0' instead of trying every
+# position. The same holds for the card, IPv4 and IBAN patterns below.
+_PHONE_CANDIDATE_RE = re.compile(
+    r"(?:\((?<![\w#+.,/\-]\()(?:\+|0)|\+(?<![\w#+.,/\-]\+)|0(?<![\w#+.,/\-]0))[\d \-/()]{0,28}\d"
+)
 _PHONE_GROUP_END_RE = re.compile(r"\d(?=[ \-/()]|$)")
 # Customers mistype their own numbers (a digit short, an old mobile format); such a
 # number is still theirs, so a "possible" number counts if it is written the way
@@ -46,11 +52,14 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 _IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
+# Two letters and two digits, found from the digits: where an IBAN can start.
+_IBAN_START_RE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)")
 
 # Issuer prefixes keep 13-19 digit order and tracking numbers, a tenth of which pass
 # Luhn by chance, out: Visa, Mastercard, Amex, Diners, Discover/Maestro, JCB, UnionPay.
 _CARD_RE = re.compile(
-    r"(?<![\d\-/.,+])(?:4|5[0-8]|2[2-7]|3[0-8]|6)\d(?:[ \-]?\d){11,17}(?![\d\-/.,]\d)"
+    r"[2-6](?<![\d\-/.,+][2-6])(?:(?<=4)|(?<=5)[0-8]|(?<=2)[2-7]|(?<=3)[0-8]|(?<=6))"
+    r"\d(?:[ \-]?\d){11,17}(?![\d\-/.,]\d)"
 )
 
 _CARD_SPLIT_RE = re.compile(r"[ \-]")
@@ -61,7 +70,7 @@ _CARD_GROUPINGS = frozenset(
 
 # Four dotted octets; what precedes or follows must not continue the run, so a version
 # like 1.2.3 or a date never forms one, and "Version 10.0.0.1" is excluded below.
-_IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV4_RE = re.compile(r"\d(?<![\w.]\d)\d{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?![\w]|\.\d)")
 _IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}|:)?(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 _VERSION_CUE_RE = re.compile(r"(?i)(?:version|vers\.|ver\.|\bv|firmware|update|build)\s*$")
 
@@ -81,14 +90,44 @@ _ID_RE = re.compile(
     r"(?:(?:\s+[a-zäöüß]+){1,3}\s*:)?\s*#?"
     r"(?P<id>(?=[A-Za-z\-/]*\d)[A-Za-z0-9](?:[A-Za-z0-9\-/_]|\.(?=\w)|\s(?=\d{3}))*[A-Za-z0-9])"
 )
-# Every cue above contains one of these; a post without any skips the regex scan.
+# Every cue above starts with one of these (in lower case); a post without any skips the
+# regex scan, and a post with some only tries the regex where one starts.
 _ID_HINTS = (
     "kund", "anschluss", "kd", "vertrag", "bestell", "auftrag", "sendung", "tracking",
     "rechnung", "ticket", "vorgang", "referenz", "mitglied", "versicherung", "zähler", "paket",
     "retour", "reklamation", "antrag", "service", "buchung", "konto", "fall", "storno", "abo",
     "order", "customer", "account", "member", "booking", "ref", "invoice", "contract", "case",
 )  # fmt: skip
+
+
+def _word_starts(words: Sequence[str]) -> str:
+    """Return an alternation of words, each not preceded by [\\w-], grouped by first letter.
+
+    Every branch starts with a literal, so the engine jumps between those letters; the
+    look-behind after it drops occurrences inside a word.
+    """
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(re.escape(word[1:]))
+    return "|".join(
+        f"{re.escape(head)}(?<![\\w-]{re.escape(head)})(?:{'|'.join(tails)})"
+        for head, tails in groups.items()
+    )
+
+
+# Lower-casing keeps what is and is not [\w-], so this finds the cue starts in the
+# lower-cased text.
+_ID_HINT_RE = re.compile(_word_starts(_ID_HINTS))
 _DOB_HINTS = ("geb", "born", "dob", "birth", "d.o.b", "jahrgang")
+_DOB_HINT_RE = re.compile("|".join(re.escape(hint) for hint in _DOB_HINTS))
+# Where a match of _DOB_RE can start (each cue begins with one of these), and what a
+# match of _DOB_AFTER_RE must contain (in lower case): every date ends with a digit.
+_DOB_CUE_STARTS = ("geb", "born", "dob", "d.o.b", "date of birth", "birth", "jahrgang")
+_DOB_AFTER_HINT_RE = re.compile(r"\d[ \t]{0,3}(?:geboren|als\s+geburtsdatum|born)")
+# Characters that a case-insensitive regex matches differently from what str.lower()
+# gives; with one of them, or if lower() changes the length, offsets in the lower-cased
+# text are not offsets in the text, and the detectors scan the whole text instead.
+_ODD_CASE_RE = re.compile("[\u0130\u0131\u017f]")
 # "Kundennummer 66778899, meine 66778900": a list of IDs after one cue. A follower only
 # counts when it is about as long as the first, so "Nr. 1234, 2024 bestellt" stays.
 _ID_MORE_RE = re.compile(
@@ -104,15 +143,19 @@ _MONTHS = (
     r"jun[ie]?|jul[iy]?|aug(?:ust)?|sep(?:t|tember)?|okt(?:ober)?|oct(?:ober)?|"
     r"nov(?:ember)?|dez(?:ember)?|dec(?:ember)?"
 )
+# Every character that starts a month name or a digit, ignoring case ('ſ' is an 's' to
+# the regex engine): one class test spares trying the month names at most positions.
+_MONTH_START = "(?=[jfmasondJFMASOND\u017f])"
+_DATE_START = "(?=[\\djfmasondJFMASOND\u017f])"
 _DATE = (
     rf"\d{{1,2}}\s?[./-]\s?\d{{1,2}}\s?[./-]\s?(?:\d{{4}}|\d{{2}})(?!\d)"
     rf"|\d{{4}}-\d{{2}}-\d{{2}}"
     rf"|\d{{1,2}}\.?\s*(?:{_MONTHS})\.?\s*\d{{4}}"
-    rf"|(?:{_MONTHS})\.?\s*\d{{1,2}}(?:st|nd|rd|th)?,?\s*\d{{4}}"
+    rf"|{_MONTH_START}(?:{_MONTHS})\.?\s*\d{{1,2}}(?:st|nd|rd|th)?,?\s*\d{{4}}"
 )
 # "ich bin am 3.7.1994 geboren": German puts the cue after the date.
 _DOB_AFTER_RE = re.compile(
-    rf"(?i)(?<![\d.])(?P<date>{_DATE})[ \t]{{0,3}}(?:geboren|als\s+geburtsdatum|born)"
+    rf"(?i){_DATE_START}(?<![\d.])(?P<date>{_DATE})[ \t]{{0,3}}(?:geboren|als\s+geburtsdatum|born)"
 )
 _DOB_RE = re.compile(
     r"(?i)(?:geboren|geb\.|geb\b|geburtsdatum|geburtstag|geburtstag ist|born|dob|d\.o\.b\.?|"
@@ -177,9 +220,19 @@ def _iban_ok(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
+def _iban_matches(text: str) -> Iterator[re.Match[str]]:
+    """Yield what ``_IBAN_RE.finditer`` yields, trying the regex only where one can start."""
+    pos = 0
+    for hint in _IBAN_START_RE.finditer(text):
+        start = hint.start() - 2
+        if start >= pos and (match := _IBAN_RE.match(text, start)):
+            pos = match.end()
+            yield match
+
+
 def find_ibans(text: str) -> Iterator[Entity]:
     """Yield checksum-valid IBANs, spaced or not, in any letter case."""
-    for match in _IBAN_RE.finditer(text):
+    for match in _iban_matches(text):
         chars = [(m.group().upper(), m.end()) for m in _ALNUM_RE.finditer(match.group())]
         country = chars[0][0] + chars[1][0]
         lengths = [_IBAN_LENGTHS[country]] if country in _IBAN_LENGTHS else range(34, 14, -1)
@@ -217,7 +270,8 @@ def find_cards(text: str) -> Iterator[Entity]:
 
 def find_ips(text: str) -> Iterator[Entity]:
     """Yield IPv4 and IPv6 addresses that the ipaddress module accepts."""
-    for match in _IPV4_RE.finditer(text):
+    ipv4 = _IPV4_RE.finditer(text) if text.count(".") >= 3 else ()
+    for match in ipv4:
         if _VERSION_CUE_RE.search(text, max(0, match.start() - 12), match.start()):
             continue
         try:
@@ -252,27 +306,55 @@ def _compile_extra(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
 
 
-def find_ids(text: str, extra_patterns: Sequence[str] = ()) -> Iterator[Entity]:
-    """Yield customer, order, contract, ticket and tracking numbers next to a cue word."""
+def aligned_lower(text: str) -> str | None:
+    """Return ``text`` lower-cased if its offsets and case-insensitive matches carry over."""
     lowered = text.lower()
-    regexes = [_ID_RE] if any(hint in lowered for hint in _ID_HINTS) else []
+    if len(lowered) != len(text) or _ODD_CASE_RE.search(text):
+        return None
+    return lowered
+
+
+def _cue_matches(text: str, lowered: str | None) -> Iterator[re.Match[str]]:
+    """Yield what ``_ID_RE.finditer`` yields, trying the regex only where a cue starts."""
+    if lowered is None:
+        folded = text.lower()
+        if any(hint in folded for hint in _ID_HINTS):
+            yield from _ID_RE.finditer(text)
+        return
+    pos = 0
+    for hint in _ID_HINT_RE.finditer(lowered):
+        start = hint.start()
+        if start >= pos and (match := _ID_RE.match(text, start)):
+            pos = match.end()
+            yield match
+
+
+def find_ids(
+    text: str, extra_patterns: Sequence[str] = (), lowered: str | None = None
+) -> Iterator[Entity]:
+    """Yield customer, order, contract, ticket and tracking numbers next to a cue word.
+
+    ``lowered`` is what ``aligned_lower(text)`` returns, if the caller has it already.
+    """
+    if lowered is None:
+        lowered = aligned_lower(text)
+    matches: Iterator[re.Match[str]] = _cue_matches(text, lowered)
     if "#" in text:
-        regexes.append(_HASH_ID_RE)
-    for regex in regexes:
-        for match in regex.finditer(text):
-            start, end = match.span("id")
-            end = _id_end(text, start, end)
-            token = text[start:end]
-            if sum(ch.isalnum() for ch in token) < 4 or _DATE_LIKE_RE.fullmatch(token):
-                continue
-            # "Rechnung 1.234,56 €" is an amount, not an invoice number.
-            if end < len(text) and text[end] == "," and text[end + 1 : end + 2].isdigit():
-                continue
+        matches = itertools.chain(matches, _HASH_ID_RE.finditer(text))
+    for match in matches:
+        start, end = match.span("id")
+        end = _id_end(text, start, end)
+        token = text[start:end]
+        if sum(ch.isalnum() for ch in token) < 4 or _DATE_LIKE_RE.fullmatch(token):
+            continue
+        # "Rechnung 1.234,56 €" is an amount, not an invoice number.
+        if end < len(text) and text[end] == "," and text[end + 1 : end + 2].isdigit():
+            continue
+        yield Entity(ID_NUMBER, start, end)
+        size = len(token)
+        while (more := _ID_MORE_RE.match(text, end)) and abs(len(more["id"]) - size) <= 2:
+            start, end = more.span("id")
             yield Entity(ID_NUMBER, start, end)
-            size = len(token)
-            while (more := _ID_MORE_RE.match(text, end)) and abs(len(more["id"]) - size) <= 2:
-                start, end = more.span("id")
-                yield Entity(ID_NUMBER, start, end)
     extra = _compile_extra(tuple(extra_patterns))
     if extra is not None:
         for match in extra.finditer(text):
@@ -280,13 +362,39 @@ def find_ids(text: str, extra_patterns: Sequence[str] = ()) -> Iterator[Entity]:
                 yield Entity(ID_NUMBER, match.start(), match.end())
 
 
-def find_birth_dates(text: str) -> Iterator[Entity]:
-    """Yield dates next to a birth cue; other dates are not personal data here."""
-    # A substring test costs a fraction of a regex scan, and most posts have no cue.
-    lowered = text.lower()
-    if not any(hint in lowered for hint in _DOB_HINTS):
-        return
-    for regex in (_DOB_RE, _DOB_AFTER_RE):
-        for match in regex.finditer(text):
-            start, end = match.span("date")
-            yield Entity(DATE_OF_BIRTH, start, end)
+def _dob_matches(text: str, lowered: str) -> Iterator[re.Match[str]]:
+    """Yield what ``_DOB_RE.finditer`` yields, trying the regex only where a cue starts."""
+    starts: set[int] = set()
+    for hint in _DOB_CUE_STARTS:
+        at = lowered.find(hint)
+        while at >= 0:
+            starts.add(at)
+            at = lowered.find(hint, at + 1)
+    pos = 0
+    for start in sorted(starts):
+        if start >= pos and (match := _DOB_RE.match(text, start)):
+            pos = match.end()
+            yield match
+
+
+def find_birth_dates(text: str, lowered: str | None = None) -> Iterator[Entity]:
+    """Yield dates next to a birth cue; other dates are not personal data here.
+
+    ``lowered`` is what ``aligned_lower(text)`` returns, if the caller has it already.
+    """
+    if lowered is None:
+        lowered = aligned_lower(text)
+    if lowered is None:
+        # A substring test costs a fraction of a regex scan, and most posts have no cue.
+        if not _DOB_HINT_RE.search(text.lower()):
+            return
+        matches: Iterator[re.Match[str]] = itertools.chain(
+            _DOB_RE.finditer(text), _DOB_AFTER_RE.finditer(text)
+        )
+    else:
+        matches = _dob_matches(text, lowered)
+        if _DOB_AFTER_HINT_RE.search(lowered):
+            matches = itertools.chain(matches, _DOB_AFTER_RE.finditer(text))
+    for match in matches:
+        start, end = match.span("date")
+        yield Entity(DATE_OF_BIRTH, start, end)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from anonymizer.cues import (
     AFTER_CUES,
@@ -23,7 +24,8 @@ from anonymizer.cues import (
 from anonymizer.entity import PERSON, Entity
 from anonymizer.names import AMBIGUOUS, PARTICLES, STOP, TITLES, lexicon
 
-_TOKEN_RE = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*")
+# Possessive: a run of letters is never followed by a letter, so nothing is given back.
+_TOKEN_RE = re.compile(r"[^\W\d_]++(?:['’\-][^\W\d_]++)*+")
 # Endings that mark an unlisted word as a likely surname after a first name
 # ("Jana Kowalczyk", "Olga Smirnowa"); German nouns rarely follow a first name directly.
 _SURNAME_SHAPE_RE = re.compile(
@@ -40,6 +42,25 @@ _LINE_NAME_RE = re.compile(
 
 _NONE, _WEAK, _LINE, _STRONG = 0, WEAK, LINE, STRONG
 _Token = tuple[int, int, str]
+_Lists = tuple[frozenset[str], frozenset[str], frozenset[str]]
+
+
+def _tokens(text: str) -> tuple[list[_Token], list[str]]:
+    """Return the word tokens of ``text`` with their offsets, and the words lower-cased."""
+    # findall builds the words at C speed; each word is the first occurrence of itself
+    # after the previous one (a word starts with a letter, which would start a token),
+    # so str.find gives its offset faster than a match object would.
+    tokens: list[_Token] = []
+    pos = 0
+    find = text.find
+    words = _TOKEN_RE.findall(text)
+    for word in words:
+        start = find(word, pos)
+        pos = start + len(word)
+        tokens.append((start, pos, word))
+    # One lower() call for all words: a space between them is, like the end of a word,
+    # no letter, so even a final sigma comes out as it does for the word alone.
+    return tokens, " ".join(words).lower().split(" ") if words else []
 
 
 def _cue_before(text: str, tokens: list[_Token], keys: list[str], index: int) -> int:
@@ -65,32 +86,46 @@ def _evidence(text: str, tokens: list[_Token], keys: list[str]) -> dict[int, int
     """Map token indexes to the strongest context cue around them."""
     found: dict[int, int] = {}
     count = len(tokens)
-    for index in range(1, count):
-        if keys[index - 1] in CUE_LAST_WORDS:
+    # Set tests find the posts without any cue word at C speed.
+    if not CUE_LAST_WORDS.isdisjoint(keys):
+        for index in [at for at, key in enumerate(keys[:-1], 1) if key in CUE_LAST_WORDS]:
             level = _cue_before(text, tokens, keys, index)
             if level:
                 found[index] = level
-    for index in range(count - 1):
-        if keys[index + 1] in AFTER_CUES and text[tokens[index][1] : tokens[index + 1][0]] == " ":
-            found[index] = max(found.get(index, _NONE), _WEAK)
+    if not AFTER_CUES.isdisjoint(keys):
+        for index in range(count - 1):
+            if (
+                keys[index + 1] in AFTER_CUES
+                and text[tokens[index][1] : tokens[index + 1][0]] == " "
+            ):
+                found[index] = max(found.get(index, _NONE), _WEAK)
     last_start, last_end, _ = tokens[-1]
     before = tokens[-2][1] if count > 1 else 0
     if CLOSING_RE.fullmatch(text, last_end) and (
         count == 1 or CLOSING_BEFORE_RE.fullmatch(text, before, last_start)
     ):
         found[count - 1] = max(found.get(count - 1, _NONE), _LINE)
-    if "\n" in text:
-        starts = {start: index for index, (start, _, _) in enumerate(tokens)}
-        for match in _LINE_NAME_RE.finditer(text):
-            line_index = starts.get(match.start("name"))
-            if line_index is not None:
-                found[line_index] = max(found.get(line_index, _NONE), _LINE)
+    lines = _LINE_NAME_RE.finditer(text) if "\n" in text else ()
+    starts: dict[int, int] = {}
+    for match in lines:
+        if not starts:
+            starts = {start: index for index, (start, _, _) in enumerate(tokens)}
+        line_index = starts.get(match.start("name"))
+        if line_index is not None:
+            found[line_index] = max(found.get(line_index, _NONE), _LINE)
     return found
 
 
-def _start_ok(word: str, key: str, level: int, titled: bool) -> bool:
+@lru_cache(maxsize=1)
+def _first_names_or_genitives() -> frozenset[str]:
+    """Return the listed first names, with and without a genitive 's' ("Janas")."""
+    first = lexicon()[0]
+    return first | frozenset(name + "s" for name in first)
+
+
+def _start_ok(word: str, key: str, level: int, titled: bool, lists: _Lists) -> bool:
     """Tell whether a token may begin a name, given the evidence around it."""
-    first, surnames, common = lexicon()
+    first, surnames, common = lists
     cap = word[0].isupper()
     if key in STOP or key in TITLES or key in PARTICLES:
         return False
@@ -109,9 +144,9 @@ def _start_ok(word: str, key: str, level: int, titled: bool) -> bool:
     return cap and listed and key not in AMBIGUOUS and key not in common
 
 
-def _continues(word: str, key: str, strong: bool) -> bool:
+def _continues(word: str, key: str, strong: bool, lists: _Lists) -> bool:
     """Tell whether a token directly after a name start is part of the same name."""
-    first, surnames, common = lexicon()
+    first, surnames, common = lists
     if key in STOP or key in TITLES:
         return False
     if not word[0].isupper():
@@ -124,24 +159,39 @@ def _continues(word: str, key: str, strong: bool) -> bool:
 
 def find_people(text: str) -> Iterator[Entity]:
     """Yield names found from evidence: a title, a cue, a signature line or a listed name."""
-    for match in INITIALS_RE.finditer(text):
-        yield Entity(PERSON, match.start("initials"), match.end("initials"))
-    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN_RE.finditer(text)]
+    if "^" in text:
+        for match in INITIALS_RE.finditer(text):
+            yield Entity(PERSON, match.start("initials"), match.end("initials"))
+    tokens, keys = _tokens(text)
     if not tokens:
         return
-    keys = [word.lower() for _, _, word in tokens]
     evidence = _evidence(text, tokens, keys)
-    first, surnames, _ = lexicon()
-    index, count = 0, len(tokens)
-    while index < count:
+    lists = lexicon()
+    first, surnames, _ = lists
+    count = len(tokens)
+    # Most tokens are lower-case words without a cue or a title before them: nothing can
+    # make them a name, so only the others are visited.
+    # A capitalised word with neither needs to be a listed first name (see _start_ok and
+    # the "Mark Weber" rule below).
+    listed = _first_names_or_genitives().intersection(keys)
+    todo = {at for at, key in enumerate(keys) if key in listed and tokens[at][2][0].isupper()}
+    todo.update(evidence)
+    # Titles are compared case-folded below ("Mſ") and lower-cased above.
+    # Case-folding differs from lower-casing only for a few characters such as 'ß' and 'ſ'.
+    plain = text.isascii() or text.casefold() == text.lower()
+    folded = keys if plain else [word.casefold() for _, _, word in tokens]
+    for words in (keys, folded):
+        if not TITLES.isdisjoint(words):
+            todo.update(at for at, key in enumerate(words[:-1], 1) if key in TITLES)
+    index = 0
+    for candidate in sorted(todo):
+        if candidate < index:
+            continue
+        index = candidate
         start, end, word = tokens[index]
         key = keys[index]
         level = evidence.get(index, _NONE)
         titled = False
-        # Most tokens are lower-case words without a cue: nothing can make them a name.
-        if not level and not word[0].isupper() and (index == 0 or keys[index - 1] not in TITLES):
-            index += 1
-            continue
         if index > 0:
             prev_start, prev_end, prev_word = tokens[index - 1]
             titled = prev_word.casefold() in TITLES and bool(
@@ -149,9 +199,8 @@ def find_people(text: str) -> Iterator[Entity]:
             )
         # "iPhone 15 Pro Max", "Galaxy Note Max": a model suffix, not a person.
         if not level and not titled and index > 0 and keys[index - 1] in _MODEL_WORDS:
-            index += 1
             continue
-        if not _start_ok(word, key, level, titled):
+        if not _start_ok(word, key, level, titled, lists):
             # An ambiguous first name counts when a listed surname follows ("Mark Weber").
             nxt = index + 1
             if not (
@@ -164,7 +213,6 @@ def find_people(text: str) -> Iterator[Entity]:
                 and tokens[nxt][2].casefold() not in STOP
                 and _INLINE_GAP_RE.fullmatch(text, end, tokens[nxt][0])
             ):
-                index += 1
                 continue
         strong = titled or level >= _STRONG
         last = index
@@ -176,7 +224,7 @@ def find_people(text: str) -> Iterator[Entity]:
             if n_key in PARTICLES and last + 2 < count and tokens[last + 2][2][0].isupper():
                 last += 1
                 continue
-            if not _continues(n_word, n_key, strong):
+            if not _continues(n_word, n_key, strong, lists):
                 break
             last += 1
         # A trailing particle ("Jana von") is not part of the name.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlmodel import col, func, select
 from werkzeug.wrappers import Response
 
-from inbox import audit, db
+from inbox import db
 from inbox.accounts import set_status
-from inbox.auth import roles_required
+from inbox.auth import audit_request, roles_required
 from inbox.dead_letters import discard_dead_letter, list_dead_letters, retry_dead_letter
 from inbox.models import Account, AccountStatus, DeadLetter, PollRun, Role
 from inbox.types import utcnow
@@ -47,13 +46,10 @@ def account_status(account_id: int) -> Response:
     if status == AccountStatus.needs_reconnection:
         abort(400)
     set_status(session=session, account=account, status=status)
-    audit.record(
-        session=session,
+    audit_request(
         action=f"account_{status.value}",
-        user_id=current_user.id,
         target_type="account",
         target_id=account_id,
-        ip=request.remote_addr,
     )
     session.commit()
     if status == AccountStatus.paused:
@@ -92,13 +88,10 @@ def dead_letter_retry(letter_id: int) -> Response:
     """Parse a dead letter again with the current parser; ingest it if it parses now."""
     session = db.session()
     outcome = retry_dead_letter(session=session, letter=_letter(letter_id))
-    audit.record(
-        session=session,
+    audit_request(
         action="dead_letter_retried",
-        user_id=current_user.id,
         target_type="dead_letter",
         target_id=letter_id,
-        ip=request.remote_addr,
         detail={"outcome": outcome.outcome, "message": outcome.message},
     )
     session.commit()
@@ -135,13 +128,10 @@ def dead_letter_discard(letter_id: int) -> Response:
     """Mark a dead letter resolved without ingesting it."""
     session = db.session()
     discard_dead_letter(session=session, letter=_letter(letter_id))
-    audit.record(
-        session=session,
+    audit_request(
         action="dead_letter_discarded",
-        user_id=current_user.id,
         target_type="dead_letter",
         target_id=letter_id,
-        ip=request.remote_addr,
     )
     session.commit()
     flash(_("Dead letter #%(id)s discarded.", id=letter_id), "success")

@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from inbox import audit, db
-from inbox.auth import roles_required
+from inbox import db
+from inbox.auth import audit_request, roles_required
 from inbox.config import multi_fernet
 from inbox.conversations import VIEWS, View, list_conversations, load_thread
 from inbox.models import Conversation, ConversationStatus, Delivery, Message, Role, User
@@ -58,13 +58,10 @@ def thread(conversation_id: int, draft: str = "") -> str:
     found = load_thread(session=session, conversation_id=conversation_id)
     if found is None:
         abort(404)
-    audit.record(
-        session=session,
+    audit_request(
         action="view_conversation",
-        user_id=current_user.id,
         target_type="conversation",
         target_id=conversation_id,
-        ip=request.remote_addr,
     )
     session.commit()
     return render_template("agent/thread.html", thread=found, draft=draft, now=utcnow())
@@ -144,13 +141,10 @@ def set_status(conversation_id: int) -> Response:
     conversation.status = status
     conversation.closed_at = utcnow() if status == ConversationStatus.closed else None
     session.add(conversation)
-    audit.record(
-        session=session,
+    audit_request(
         action=f"status_{status.value}",
-        user_id=current_user.id,
         target_type="conversation",
         target_id=conversation_id,
-        ip=request.remote_addr,
     )
     session.commit()
     return redirect(url_for("agent.thread", conversation_id=conversation_id))

@@ -71,6 +71,21 @@ def roles_required(*roles: Role) -> Callable[[F], F]:
     return decorate
 
 
+def audit_request(
+    *, action: str, target_type: str, target_id: int | None, detail: dict[str, Any] | None = None
+) -> None:
+    """Audit what the logged-in user does in this request; it commits with the request's work."""
+    audit.record(
+        session=db.session(),
+        action=action,
+        user_id=current_user.id,
+        target_type=target_type,
+        target_id=target_id,
+        ip=request.remote_addr,
+        detail=detail,
+    )
+
+
 def home_for(role: Role) -> str:
     """Where each role starts."""
     return url_for("reports.index") if role == Role.marketing else url_for("agent.conversations")

@@ -47,8 +47,11 @@ _POSTCODE_CITY_RE = re.compile(
     rf"(?:[ \t\-](?:am|an\s+der|im|bei|ob|/)?\s?[{_UPPER}][\wäöüß.]+)?)"
 )
 # British and Dutch addresses: number before the street, postcodes with letters.
+# "(?<![\w.])(?:Flat\s+\d+[a-z]?,?\s+)?\d{1,4}...", written to start with a character class
+# so that the engine jumps between 'F' and digits instead of trying every position.
 _UK_STREET_RE = re.compile(
-    r"(?<![\w.])(?:Flat\s+\d+[a-z]?,?\s+)?\d{1,4}[a-z]?,?\s+(?:[A-Z][a-z]+\s+){1,2}"
+    r"[F\d](?<![\w.][F\d])(?:(?<=F)lat\s+\d+[a-z]?,?\s+\d|(?<=\d))\d{0,3}[a-z]?,?\s+"
+    r"(?:[A-Z][a-z]+\s+){1,2}"
     r"(?:Road|Rd|Street|St|Close|Lane|Ln|Avenue|Ave|Drive|Dr|Way|Court|Ct|Place|Pl|Gardens|"
     r"Crescent|Terrace|Grove|Square|Sq|Hill|Row|Walk|Mews|Park|Rise|Vale)\b\.?"
 )
@@ -82,11 +85,15 @@ _UK_HINTS = (
 _UK_HINT_RE = re.compile("|".join(_UK_HINTS))
 # Every match of _FOREIGN_POSTCODE_RE contains a match of one of these, which are cheap to
 # search for: they start with a character class instead of a look-behind.
+# Here and below, a pattern that starts with one character class (not a repeat such as
+# \d{4}, nor an alternation) lets the engine skip to the next character that can start a
+# match: "[A-Z][A-Z]" for "[A-Z]{2}", "\d\d{3}" for "\d{4}", the last one being
+# "\d{4}|[A-Z]\d" with the branch chosen by a look-behind.
 _UK_POSTCODE_HINT_RE = re.compile(r"[A-Z]\d[A-Z\d]?\s?\d[A-Z]{2}")
-_NL_POSTCODE_HINT_RE = re.compile(r"[A-Z]{2}(?:(?<=\d{4}..)|(?<=\d{4}\s..))\s+[A-Z][a-z]")
-_PLZ_RUN_RE = re.compile(r"\d{4}\d?\s")
-_PLZ_HINT_RE = re.compile(r"\d{4}[ \t]+[^\W\d_]")
-_POSTCODE_HINT_RE = re.compile(r"\d{4}|[A-Z]\d")
+_NL_POSTCODE_HINT_RE = re.compile(r"[A-Z][A-Z](?:(?<=\d{4}..)|(?<=\d{4}\s..))\s+[A-Z][a-z]")
+_PLZ_RUN_RE = re.compile(r"\d\d{3}\d?\s")
+_PLZ_HINT_RE = re.compile(r"\d\d{3}[ \t]+[^\W\d_]")
+_POSTCODE_HINT_RE = re.compile(r"[\dA-Z](?:(?<=\d)\d{3}|(?<=[A-Z])\d)")
 _JOIN_RE = re.compile(r"[ \t]*(?:,|\n|\r\n?)?[ \t]*(?:\n[ \t]*)?")
 
 

@@ -37,6 +37,8 @@ def _table(phrases: str, level: int) -> dict[tuple[str, ...], int]:
 
 CUES = {**_table(_WEAK_PHRASES, WEAK), **_table(_STRONG_PHRASES, STRONG)}
 CUE_LAST_WORDS = frozenset(words[-1] for words in CUES)
+# Every tail of a cue phrase: a run of words that is none of these ends no cue.
+CUE_TAILS = frozenset(words[at:] for words in CUES for at in range(len(words)))
 MAX_CUE_WORDS = max(len(words) for words in CUES)
 # "name: Jana" is an introduction; "der Name des Produkts" is not.
 COLON_CUES = frozenset({"name"})

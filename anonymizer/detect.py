@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Collection, Iterator, Sequence
+from operator import attrgetter
 
 from anonymizer.addresses import find_addresses
 from anonymizer.entity import (
@@ -154,8 +155,20 @@ def _normalise_handle(handle: str) -> str:
     return handle.strip().removeprefix("@").casefold()
 
 
+_span = attrgetter("start", "end")
+
+
 def _resolve(candidates: list[Entity]) -> list[Entity]:
     """Pick non-overlapping entities by type priority, then by longer span."""
+    # Most posts have no overlap at all: then every candidate is chosen, sorted by start.
+    by_start = sorted(candidates, key=_span)
+    end = -1
+    for entity in by_start:
+        if entity.start < end or entity.start >= entity.end:
+            break
+        end = entity.end
+    else:
+        return by_start
     ranked = sorted(candidates, key=lambda e: (_PRIORITY[e.type], e.start - e.end, e.start))
     # Chosen spans never overlap, so sorted by start they are sorted by end as well.
     chosen: list[Entity] = []

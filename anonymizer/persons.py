@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+from itertools import accumulate
 
 from anonymizer.cues import (
     AFTER_CUES,
@@ -13,6 +14,7 @@ from anonymizer.cues import (
     COLON_CUES,
     CUE_GAP_RE,
     CUE_LAST_WORDS,
+    CUE_TAILS,
     CUES,
     INITIALS_RE,
     LINE,
@@ -25,7 +27,8 @@ from anonymizer.entity import PERSON, Entity
 from anonymizer.names import AMBIGUOUS, PARTICLES, STOP, TITLES, lexicon
 
 # Possessive: a run of letters is never followed by a letter, so nothing is given back.
-_TOKEN_RE = re.compile(r"[^\W\d_]++(?:['’\-][^\W\d_]++)*+")
+# The group makes split() keep the words between the gaps.
+_TOKEN_SPLIT_RE = re.compile(r"([^\W\d_]++(?:['’\-][^\W\d_]++)*+)")
 # Endings that mark an unlisted word as a likely surname after a first name
 # ("Jana Kowalczyk", "Olga Smirnowa"); German nouns rarely follow a first name directly.
 _SURNAME_SHAPE_RE = re.compile(
@@ -47,20 +50,17 @@ _Lists = tuple[frozenset[str], frozenset[str], frozenset[str]]
 
 def _tokens(text: str) -> tuple[list[_Token], list[str]]:
     """Return the word tokens of ``text`` with their offsets, and the words lower-cased."""
-    # findall builds the words at C speed; each word is the first occurrence of itself
-    # after the previous one (a word starts with a letter, which would start a token),
-    # so str.find gives its offset faster than a match object would.
-    tokens: list[_Token] = []
-    pos = 0
-    find = text.find
-    words = _TOKEN_RE.findall(text)
-    for word in words:
-        start = find(word, pos)
-        pos = start + len(word)
-        tokens.append((start, pos, word))
+    # split() alternates gaps and words at C speed; the running sum of their lengths gives
+    # every offset without a match object or a str.find per word.
+    parts = _TOKEN_SPLIT_RE.split(text)
+    if len(parts) == 1:
+        return [], []
+    offsets = list(accumulate(map(len, parts)))
+    words = parts[1::2]
+    tokens = list(zip(offsets[0::2], offsets[1::2], words, strict=False))
     # One lower() call for all words: a space between them is, like the end of a word,
     # no letter, so even a final sigma comes out as it does for the word alone.
-    return tokens, " ".join(words).lower().split(" ") if words else []
+    return tokens, " ".join(words).lower().split(" ")
 
 
 def _cue_before(text: str, tokens: list[_Token], keys: list[str], index: int) -> int:
@@ -73,11 +73,16 @@ def _cue_before(text: str, tokens: list[_Token], keys: list[str], index: int) ->
         return _NONE
     level = _NONE
     first = last
-    while first >= 0 and last - first < MAX_CUE_WORDS:
-        found = CUES.get(tuple(keys[first : last + 1]), _NONE)
-        level = max(level, found)
+    while True:
+        level = max(level, CUES.get(tuple(keys[first : last + 1]), _NONE))
         first -= 1
-        if first < 0 or not WORD_GAP_RE.fullmatch(text, tokens[first][1], tokens[first + 1][0]):
+        if (
+            first < 0
+            or last - first >= MAX_CUE_WORDS
+            # A phrase that ends no cue cannot grow into one: skip the gap test then.
+            or tuple(keys[first : last + 1]) not in CUE_TAILS
+            or not WORD_GAP_RE.fullmatch(text, tokens[first][1], tokens[first + 1][0])
+        ):
             break
     return level
 

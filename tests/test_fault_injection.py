@@ -66,7 +66,18 @@ def test_every_item_arrives_exactly_once_through_faults_and_a_killed_worker(
     logs: list[str] = []
 
     def output() -> str:
-        return "\n".join(logs)[-4000:]
+        # What to look at if it ever times out: where the account stands, and the workers' logs.
+        with Session(dbs.inbox) as session:
+            account = session.exec(select(Account)).first()
+            state = (
+                f"cursor={account.cursor} failures={account.consecutive_failures} "
+                f"backoff_until={account.backoff_until} "
+                f"rate_limited_until={account.rate_limited_until} lease={account.lease_owner}"
+                if account
+                else "no account"
+            )
+            stored = session.exec(select(func.count()).select_from(Message)).one()
+        return f"{state} messages={stored} released={fake.released()}\n" + "\n".join(logs)[-4000:]
 
     def count(model: type) -> int:
         with Session(dbs.inbox) as session:
@@ -100,7 +111,7 @@ def test_every_item_arrives_exactly_once_through_faults_and_a_killed_worker(
             session.commit()
         try:
             workers.append(worker_process(config))
-            _wait(lambda: count(Message) >= 1500, 120, "the first 1,500 mentions", output)
+            _wait(lambda: count(Message) >= 1500, 300, "the first 1,500 mentions", output)
             workers[0].send_signal(signal.SIGKILL)  # mid-run, no chance to clean up
             logs.append(workers[0].communicate()[0])
             workers.append(worker_process(config))
@@ -112,7 +123,7 @@ def test_every_item_arrives_exactly_once_through_faults_and_a_killed_worker(
                     cursor = session.exec(select(Account)).one().cursor
                 return fake.all_released() and cursor["mentions"]["since_id"] == newest
 
-            _wait(done, 240, "the cursor to reach the newest mention", output)
+            _wait(done, 480, "the cursor to reach the newest mention", output)
         finally:
             for worker in workers:
                 if worker.poll() is None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from importlib import resources
 
+from anonymizer.digits import Run, digit_runs, is_letter
 from anonymizer.entity import ADDRESS, Entity
 
 _UPPER = "A-ZÄÖÜ"
@@ -64,13 +65,6 @@ _SUFFIXES = (
     "ufer", "chaussee", "steig", "stieg", "pfad", "promenade", "twiete", "kamp", "graben", "wall",
     "zeile", "hang", "park", "markt", "gässchen", "brücke",
 )  # fmt: skip
-# A digit right after a letter, optionally with a '.' and a space or tab between: the
-# regex starts at the digit, which is rarer than a letter, and looks back for the word;
-# the named empty group tells how far back the word ends.
-_NUMBER_AFTER_WORD_RE = re.compile(
-    r"\d(?:(?<=[^\W\d_]\.[ \t]\d)(?P<two>)|(?<=[^\W\d_][. \t]\d)(?P<one>)|(?<=[^\W\d_]\d))"
-)
-_WORD_END_BACK = {"two": 2, "one": 1, None: 0}
 _PREFIX_HINT_RE = re.compile(
     r"\b(?:Am|An|Auf|Im|In|Zum|Zur|Hinter|Unter|Alte[rn]?)(?:[ \t]+d(?:er|en|em))?"
     r"[ \t]+[A-ZÄÖÜ][\w\-]*(?:[ \t]+[A-ZÄÖÜ][\w\-]*)?[ \t]*$"
@@ -91,9 +85,6 @@ _UK_HINT_RE = re.compile("|".join(_UK_HINTS))
 # "\d{4}|[A-Z]\d" with the branch chosen by a look-behind.
 _UK_POSTCODE_HINT_RE = re.compile(r"[A-Z]\d[A-Z\d]?\s?\d[A-Z]{2}")
 _NL_POSTCODE_HINT_RE = re.compile(r"[A-Z][A-Z](?:(?<=\d{4}..)|(?<=\d{4}\s..))\s+[A-Z][a-z]")
-_PLZ_RUN_RE = re.compile(r"\d\d{3}\d?\s")
-_PLZ_HINT_RE = re.compile(r"\d\d{3}[ \t]+[^\W\d_]")
-_POSTCODE_HINT_RE = re.compile(r"[\dA-Z](?:(?<=\d)\d{3}|(?<=[A-Z])\d)")
 _JOIN_RE = re.compile(r"[ \t]*(?:,|\n|\r\n?)?[ \t]*(?:\n[ \t]*)?")
 
 
@@ -131,15 +122,67 @@ def _city_span(match: re.Match[str], after_street: bool) -> tuple[int, int] | No
     return None
 
 
-def _postcode_matches(text: str) -> Iterator[re.Match[str]]:
+def _word_end_before(text: str, start: int) -> int:
+    """Return where the word before a digit run ends, or -1 if no word comes right before it.
+
+    A house number follows its street's last word directly, or after one '.', space or
+    tab, or after '.' and a space or tab ("Hauptstr. 5"); the longest gap wins.
+    """
+    if (
+        start >= 3
+        and text[start - 1] in " \t"
+        and text[start - 2] == "."
+        and is_letter(text[start - 3])
+    ):
+        return start - 2
+    if start >= 2 and text[start - 1] in ". \t" and is_letter(text[start - 2]):
+        return start - 1
+    if start >= 1 and is_letter(text[start - 1]):
+        return start
+    return -1
+
+
+def _postcode_hint(text: str, runs: Sequence[Run]) -> bool:
+    """Tell whether a German (four or five digits) or British ("SW1A 1AA") postcode may be here.
+
+    A German postcode is four digits in a row; a British one has a capital before a digit.
+    """
+    return any(end - start >= 4 or "A" <= text[start - 1 : start] <= "Z" for start, end in runs)
+
+
+def _plz_hint(text: str, runs: Sequence[Run]) -> bool:
+    """Tell whether four digits are followed by spaces or tabs and a letter ("12345 Köln")."""
+    for start, end in runs:
+        if end - start < 4:
+            continue
+        gap = end
+        while text[gap : gap + 1] in (" ", "\t"):
+            gap += 1
+        if gap > end and gap < len(text) and is_letter(text[gap]):
+            return True
+    return False
+
+
+def _foreign_postcode_hint(text: str, runs: Sequence[Run]) -> bool:
+    """Tell whether a British or Dutch postcode may be here; the regexes then confirm it."""
+    for start, end in runs:
+        if "A" <= text[start - 1 : start] <= "Z":
+            return True
+        # "1234 AB Amsterdam": four digits, perhaps a space, then two capitals.
+        after = text[end : end + 1]
+        if end - start >= 4 and (after.isspace() or "A" <= after <= "Z"):
+            return True
+    return False
+
+
+def _postcode_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
     """Yield what ``_POSTCODE_CITY_RE.finditer`` yields, trying it only near postcodes."""
     # A postcode is a whole run of four or five digits before white space, perhaps after a
-    # two- or three-character country prefix; the run is found first, the match tried at
-    # the three places where it can then start, leftmost first.
+    # two- or three-character country prefix; the match is tried at the three places where
+    # it can then start, leftmost first.
     pos = 0
-    for run in _PLZ_RUN_RE.finditer(text):
-        digits = run.start()
-        if digits and text[digits - 1].isdecimal():
+    for digits, end in runs:
+        if not (4 <= end - digits <= 5 and text[end : end + 1].isspace()):
             continue
         for start in (digits - 3, digits - 2, digits):
             if start >= pos and (match := _POSTCODE_CITY_RE.match(text, start)):
@@ -148,22 +191,31 @@ def _postcode_matches(text: str) -> Iterator[re.Match[str]]:
                 break
 
 
-def find_addresses(text: str) -> Iterator[Entity]:
-    """Yield street addresses and postcode-city pairs; a street followed by its city is one span."""
-    lowered = text.lower()
+def find_addresses(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]:
+    """Yield street addresses and postcode-city pairs; a street followed by its city is one span.
+
+    ``runs`` is what ``digit_runs(text)`` returns, if the caller has it already.
+    """
+    if runs is None:
+        runs = digit_runs(text)
+    lowered = ""
     # Substring tests gate the costly scans: most posts name no street at all.
     streets: list[tuple[int, int]] = []
     # A house number follows a word; the full street regex only looks at the words before
     # such numbers, since scanning the whole post with it costs most of the time budget.
-    for hint in _NUMBER_AFTER_WORD_RE.finditer(text):
-        word_end = hint.start() - _WORD_END_BACK[hint.lastgroup]
+    for number, _ in runs:
+        word_end = _word_end_before(text, number)
+        if word_end < 0:
+            continue
+        # Lower-cased whole, as str.lower() may change the length of a single character.
+        lowered = lowered or text.lower()
         head = lowered[max(0, word_end - 12) : word_end].rstrip(".")
         if head.endswith(_SUFFIXES) or (
             _PREFIX_WORD_RE.search(text, max(0, word_end - 40), word_end)
             and _PREFIX_HINT_RE.search(text, max(0, word_end - 40), word_end)
         ):
             window = max(0, word_end - 60)
-            for match in _STREET_RE.finditer(text, window, min(len(text), hint.end() + 12)):
+            for match in _STREET_RE.finditer(text, window, min(len(text), number + 13)):
                 # "SPRING20" is a promo code: capitals glued to digits are no street.
                 if match.group("street").isupper() or match.end() < word_end:
                     continue
@@ -172,11 +224,11 @@ def find_addresses(text: str) -> Iterator[Entity]:
     if _UK_HINT_RE.search(text):
         streets.extend((m.start(), m.end()) for m in _UK_STREET_RE.finditer(text))
     streets.sort()
-    if not streets and not _POSTCODE_HINT_RE.search(text):
+    if not streets and not _postcode_hint(text, runs):
         return
     used_street_ends: set[int] = set()
     spans: list[tuple[int, int]] = []
-    postcodes = _postcode_matches(text) if _PLZ_HINT_RE.search(text) else ()
+    postcodes = _postcode_matches(text, runs) if _plz_hint(text, runs) else ()
     for match in postcodes:
         before = next((s for s in streets if _JOIN_RE.fullmatch(text, s[1], match.start())), None)
         # A four-digit postcode is an Austrian or Swiss one only with a known city or street.
@@ -195,7 +247,8 @@ def find_addresses(text: str) -> Iterator[Entity]:
         spans.append(span)
     foreign = (
         _FOREIGN_POSTCODE_RE.finditer(text)
-        if _UK_POSTCODE_HINT_RE.search(text) or _NL_POSTCODE_HINT_RE.search(text)
+        if _foreign_postcode_hint(text, runs)
+        and (_UK_POSTCODE_HINT_RE.search(text) or _NL_POSTCODE_HINT_RE.search(text))
         else ()
     )
     for match in foreign:

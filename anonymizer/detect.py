@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterator, Sequence
 from operator import attrgetter
 
 from anonymizer.addresses import find_addresses
+from anonymizer.digits import digit_runs
 from anonymizer.entity import (
     ADDRESS,
     CREDIT_CARD,
@@ -81,7 +82,6 @@ _URL_RE = re.compile(
     rf")",
     re.IGNORECASE,
 )
-_DECIMAL_RE = re.compile(r"\d")
 _URL_MARK_RE = re.compile(r"[.:]")
 _SPACE_RE = re.compile(r"\s")
 _URL_TRAILING = ".,;:!?"
@@ -215,17 +215,18 @@ def find_entities(
             candidates.append(Entity(kind, match.start(), match.end()))
     if _URL_HINT_RE.search(text):
         candidates.extend(_find_urls(text))
-    # A decimal digit is found by one regex call; only posts without one need the slower
-    # test for other digits ("²").
-    if _DECIMAL_RE.search(text) or any(char.isdigit() for char in text):
+    # The runs of decimal digits are found once for all number detectors; only posts
+    # without one need the slower test for other digits ("²").
+    runs = digit_runs(text)
+    if runs or any(char.isdigit() for char in text):
         lowered = aligned_lower(text)
-        candidates.extend(find_ibans(text))
-        candidates.extend(find_cards(text))
-        candidates.extend(find_ips(text))
+        candidates.extend(find_ibans(text, runs))
+        candidates.extend(find_cards(text, runs))
+        candidates.extend(find_ips(text, runs))
         candidates.extend(find_phones(text, default_region))
         candidates.extend(find_ids(text, extra_id_patterns, lowered))
         candidates.extend(find_birth_dates(text, lowered))
-        candidates.extend(find_addresses(text))
+        candidates.extend(find_addresses(text, runs))
     else:
         # "fe80::abcd" has no decimal digit, and an account's ID pattern may have none.
         if "::" in text:

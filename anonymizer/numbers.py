@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import phonenumbers
 
+from anonymizer.digits import Run, digit_runs
 from anonymizer.entity import (
     CREDIT_CARD,
     DATE_OF_BIRTH,
@@ -52,8 +53,6 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 _IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
-# Two letters and two digits, found from the digits: where an IBAN can start.
-_IBAN_START_RE = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)")
 
 # Issuer prefixes keep 13-19 digit order and tracking numbers, a tenth of which pass
 # Luhn by chance, out: Visa, Mastercard, Amex, Diners, Discover/Maestro, JCB, UnionPay.
@@ -220,19 +219,25 @@ def _iban_ok(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def _iban_matches(text: str) -> Iterator[re.Match[str]]:
+def _iban_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
     """Yield what ``_IBAN_RE.finditer`` yields, trying the regex only where one can start."""
+    # An IBAN starts with two ASCII letters right before a run of at least two digits.
     pos = 0
-    for hint in _IBAN_START_RE.finditer(text):
-        start = hint.start() - 2
-        if start >= pos and (match := _IBAN_RE.match(text, start)):
+    for start, end in runs:
+        country = text[start - 2 : start] if start >= 2 else ""
+        if end - start < 2 or not (country.isascii() and country.isalpha()):
+            continue
+        if start - 2 >= pos and (match := _IBAN_RE.match(text, start - 2)):
             pos = match.end()
             yield match
 
 
-def find_ibans(text: str) -> Iterator[Entity]:
-    """Yield checksum-valid IBANs, spaced or not, in any letter case."""
-    for match in _iban_matches(text):
+def find_ibans(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]:
+    """Yield checksum-valid IBANs, spaced or not, in any letter case.
+
+    ``runs`` is what ``digit_runs(text)`` returns, if the caller has it already.
+    """
+    for match in _iban_matches(text, digit_runs(text) if runs is None else runs):
         chars = [(m.group().upper(), m.end()) for m in _ALNUM_RE.finditer(match.group())]
         country = chars[0][0] + chars[1][0]
         lengths = [_IBAN_LENGTHS[country]] if country in _IBAN_LENGTHS else range(34, 14, -1)
@@ -253,9 +258,21 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def find_cards(text: str) -> Iterator[Entity]:
-    """Yield Luhn-valid payment card numbers of 13 to 19 digits."""
-    for match in _CARD_RE.finditer(text):
+def _card_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
+    """Yield what ``_CARD_RE.finditer`` yields: a card number starts where a digit run does."""
+    pos = 0
+    for start, _ in runs:
+        if start >= pos and text[start] in "23456" and (match := _CARD_RE.match(text, start)):
+            pos = match.end()
+            yield match
+
+
+def find_cards(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]:
+    """Yield Luhn-valid payment card numbers of 13 to 19 digits.
+
+    ``runs`` is what ``digit_runs(text)`` returns, if the caller has it already.
+    """
+    for match in _card_matches(text, digit_runs(text) if runs is None else runs):
         start = match.start()
         # The tail of a longer spaced run (an IBAN with a bad checksum) is not a card.
         if start >= 2 and text[start - 1] == " " and text[start - 2].isdigit():
@@ -268,9 +285,23 @@ def find_cards(text: str) -> Iterator[Entity]:
             yield Entity(CREDIT_CARD, match.start(), match.end())
 
 
-def find_ips(text: str) -> Iterator[Entity]:
-    """Yield IPv4 and IPv6 addresses that the ipaddress module accepts."""
-    ipv4 = _IPV4_RE.finditer(text) if text.count(".") >= 3 else ()
+def _ipv4_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
+    """Yield what ``_IPV4_RE.finditer`` yields: an address starts where a digit run does."""
+    pos = 0
+    for start, _ in runs:
+        if start >= pos and (match := _IPV4_RE.match(text, start)):
+            pos = match.end()
+            yield match
+
+
+def find_ips(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]:
+    """Yield IPv4 and IPv6 addresses that the ipaddress module accepts.
+
+    ``runs`` is what ``digit_runs(text)`` returns, if the caller has it already.
+    """
+    ipv4: Iterator[re.Match[str]] | tuple[()] = ()
+    if text.count(".") >= 3:
+        ipv4 = _ipv4_matches(text, digit_runs(text) if runs is None else runs)
     for match in ipv4:
         if _VERSION_CUE_RE.search(text, max(0, match.start() - 12), match.start()):
             continue
@@ -393,7 +424,8 @@ def find_birth_dates(text: str, lowered: str | None = None) -> Iterator[Entity]:
         )
     else:
         matches = _dob_matches(text, lowered)
-        if _DOB_AFTER_HINT_RE.search(lowered):
+        # Substring tests first: the regex scan costs more, and few posts have either cue.
+        if ("born" in lowered or "geb" in lowered) and _DOB_AFTER_HINT_RE.search(lowered):
             matches = itertools.chain(matches, _DOB_AFTER_RE.finditer(text))
     for match in matches:
         start, end = match.span("date")

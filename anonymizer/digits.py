@@ -1,0 +1,37 @@
+"""One pass over a post's runs of decimal digits, shared by the number and address detectors.
+
+Most detectors of numbers start where a run of digits starts: an IBAN's check digits after
+its country code, a card or an IPv4 address at a digit with no digit before it, a house
+number after a street name. Scanning the whole post with a regex per detector to find
+those places costs more than all the detectors' real work together, so the runs are found
+once (``digit_runs``) and every detector looks only at them.
+
+``\\d`` in a ``str`` regex is ``str.isdecimal()`` and ``[^\\W\\d_]`` (a letter) is
+``str.isalnum() and not str.isdecimal()``; the helpers below use those equivalences, so a
+detector that starts from the runs finds exactly what its regex scan found.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import accumulate
+
+Run = tuple[int, int]
+
+# The group makes split() keep the runs: parts alternate text between runs and runs.
+_RUN_SPLIT_RE = re.compile(r"(\d+)")
+
+
+def digit_runs(text: str) -> list[Run]:
+    """Return ``(start, end)`` of every maximal run of decimal digits in ``text``."""
+    parts = _RUN_SPLIT_RE.split(text)
+    if len(parts) == 1:
+        return []
+    # The running sum of the parts' lengths gives every run's start and end at C speed.
+    offsets = list(accumulate(map(len, parts)))
+    return list(zip(offsets[0::2], offsets[1::2], strict=False))
+
+
+def is_letter(char: str) -> bool:
+    """Tell whether ``char`` matches ``[^\\W\\d_]``: a letter or a non-decimal numeral."""
+    return char.isalnum() and not char.isdecimal()

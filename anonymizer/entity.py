@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 EMAIL = "EMAIL"
 URL = "URL"
@@ -22,9 +22,12 @@ ENTITY_TYPES = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
-    """A span of personal data in the original text; ``end`` is exclusive."""
+class Entity(NamedTuple):
+    """A span of personal data in the original text; ``end`` is exclusive.
+
+    A named tuple rather than a frozen dataclass: just as immutable, and a post yields
+    several candidates, which a tuple builds in half the time.
+    """
 
     type: str
     start: int

@@ -123,10 +123,6 @@ _DOB_HINT_RE = re.compile("|".join(re.escape(hint) for hint in _DOB_HINTS))
 # match of _DOB_AFTER_RE must contain (in lower case): every date ends with a digit.
 _DOB_CUE_STARTS = ("geb", "born", "dob", "d.o.b", "date of birth", "birth", "jahrgang")
 _DOB_AFTER_HINT_RE = re.compile(r"\d[ \t]{0,3}(?:geboren|als\s+geburtsdatum|born)")
-# Characters that a case-insensitive regex matches differently from what str.lower()
-# gives; with one of them, or if lower() changes the length, offsets in the lower-cased
-# text are not offsets in the text, and the detectors scan the whole text instead.
-_ODD_CASE_RE = re.compile("[\u0130\u0131\u017f]")
 # "Kundennummer 66778899, meine 66778900": a list of IDs after one cue. A follower only
 # counts when it is about as long as the first, so "Nr. 1234, 2024 bestellt" stays.
 _ID_MORE_RE = re.compile(
@@ -288,7 +284,10 @@ def find_cards(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]
 def _ipv4_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
     """Yield what ``_IPV4_RE.finditer`` yields: an address starts where a digit run does."""
     pos = 0
-    for start, _ in runs:
+    for start, end in runs:
+        # The first octet is the whole run, one to three digits, and a '.' follows it.
+        if end - start > 3 or text[end : end + 1] != ".":
+            continue
         if start >= pos and (match := _IPV4_RE.match(text, start)):
             pos = match.end()
             yield match
@@ -339,8 +338,11 @@ def _compile_extra(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 def aligned_lower(text: str) -> str | None:
     """Return ``text`` lower-cased if its offsets and case-insensitive matches carry over."""
+    # 'İ', 'ı' and 'ſ' are matched differently by a case-insensitive regex from what
+    # str.lower() gives; with one of them, or if lower() changes the length, offsets in the
+    # lower-cased text are not offsets in the text: the detectors scan the whole text then.
     lowered = text.lower()
-    if len(lowered) != len(text) or _ODD_CASE_RE.search(text):
+    if len(lowered) != len(text) or "\u0130" in text or "\u0131" in text or "\u017f" in text:
         return None
     return lowered
 
@@ -425,7 +427,9 @@ def find_birth_dates(text: str, lowered: str | None = None) -> Iterator[Entity]:
     else:
         matches = _dob_matches(text, lowered)
         # Substring tests first: the regex scan costs more, and few posts have either cue.
-        if ("born" in lowered or "geb" in lowered) and _DOB_AFTER_HINT_RE.search(lowered):
+        if (
+            "geboren" in lowered or "born" in lowered or "geburtsdatum" in lowered
+        ) and _DOB_AFTER_HINT_RE.search(lowered):
             matches = itertools.chain(matches, _DOB_AFTER_RE.finditer(text))
     for match in matches:
         start, end = match.span("date")

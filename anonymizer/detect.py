@@ -82,11 +82,12 @@ _URL_RE = re.compile(
     rf")",
     re.IGNORECASE,
 )
-_URL_MARK_RE = re.compile(r"[.:]")
 _SPACE_RE = re.compile(r"\s")
 _URL_TRAILING = ".,;:!?"
-# Every URL form has a dot directly followed by a letter; sentences put a space there.
+# Every URL form has a dot directly followed by a letter (sentences put a space there),
+# or a scheme's "://".
 _URL_HINT_RE = re.compile(r"\.[^\W\d_]")
+_URL_ANCHOR_RE = re.compile(r"\.[^\W\d_]|://")
 
 # A letter may precede the '@' ("RT@jana_m"); inside an e-mail address the EMAIL match
 # outranks this one, so the local part is never reported as a handle.
@@ -135,12 +136,12 @@ def _find_emails(text: str) -> Iterator[Entity]:
 
 def _find_urls(text: str) -> Iterator[Entity]:
     """Yield URL entities, with or without scheme."""
-    # Every link has a '.' or a ':' and no white space, so only the white-space-delimited
-    # chunks around those characters are scanned; a chunk ends before white space, where
-    # the look-aheads at the chunk's end see what they would see in the whole text.
+    # Every link has "://" or a '.' before a letter, and no white space: only the
+    # white-space-delimited chunks around such anchors are scanned. A chunk ends before
+    # white space, where the look-aheads at its end see what they would see in the text.
     end = 0
-    for mark in _URL_MARK_RE.finditer(text):
-        at = mark.start()
+    for anchor in _URL_ANCHOR_RE.finditer(text):
+        at = anchor.start()
         if at < end:
             continue
         start = max(end, text.rfind(" ", 0, at) + 1, text.rfind("\n", 0, at) + 1)

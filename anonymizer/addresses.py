@@ -18,7 +18,10 @@ _SUFFIX = (
     r"stra(?:ß|ss|s)e|str\.?|weg|allee|platz|pl\.|gasse|ring|damm|ufer|chaussee|steig|stieg|"
     r"pfad|promenade|twiete|kamp|graben|wall|zeile|hang|park|markt|gässchen|brücke"
 )
-_STREET_WORD = rf"(?i:(?:[^\W\d_][\w\-]*?)?(?:{_SUFFIX}))"
+# The look-ahead holds the suffixes' first letters: one class test at each character of
+# a word instead of trying every suffix there.
+_SUFFIX_START = "(?=[" + "".join(sorted({alt[0] for alt in _SUFFIX.split("|")})) + "])"
+_STREET_WORD = rf"(?i:(?:[^\W\d_][\w\-]*?)?{_SUFFIX_START}(?:{_SUFFIX}))"
 _STREET_PREFIX = (
     r"(?:Am|An\s+der|An\s+den|Auf\s+der|Auf\s+dem|Im|In\s+der|Zum|Zur|Hinter\s+der|"
     r"Unter\s+den|Alte[rn]?)"
@@ -76,7 +79,8 @@ _UK_HINTS = (
     "Court", "Ct", "Place", "Pl", "Gardens", "Crescent", "Terrace", "Grove", "Square", "Sq",
     "Hill", "Row", "Walk", "Mews", "Park", "Rise", "Vale",
 )  # fmt: skip
-_UK_HINT_RE = re.compile("|".join(_UK_HINTS))
+# The street type ends a word in _UK_STREET_RE too: "Stunden" and "Straße" are no hint.
+_UK_HINT_RE = re.compile(f"(?:{'|'.join(_UK_HINTS)})\\b")
 # Every match of _FOREIGN_POSTCODE_RE contains a match of one of these, which are cheap to
 # search for: they start with a character class instead of a look-behind.
 # Here and below, a pattern that starts with one character class (not a repeat such as
@@ -166,12 +170,14 @@ def _plz_hint(text: str, runs: Sequence[Run]) -> bool:
 def _foreign_postcode_hint(text: str, runs: Sequence[Run]) -> bool:
     """Tell whether a British or Dutch postcode may be here; the regexes then confirm it."""
     for start, end in runs:
+        # "SW1A 1AA": a capital right before a digit.
         if "A" <= text[start - 1 : start] <= "Z":
             return True
-        # "1234 AB Amsterdam": four digits, perhaps a space, then two capitals.
-        after = text[end : end + 1]
-        if end - start >= 4 and (after.isspace() or "A" <= after <= "Z"):
-            return True
+        # "1234 AB Amsterdam": four digits, perhaps one white-space character, two capitals.
+        if end - start >= 4:
+            after = end + 1 if text[end : end + 1].isspace() else end
+            if "A" <= text[after : after + 1] <= "Z" and "A" <= text[after + 1 : after + 2] <= "Z":
+                return True
     return False
 
 

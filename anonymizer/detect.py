@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Collection, Iterator, Sequence
-from operator import attrgetter
+from operator import itemgetter
 
 from anonymizer.addresses import find_addresses
 from anonymizer.digits import digit_runs
@@ -156,7 +156,8 @@ def _normalise_handle(handle: str) -> str:
     return handle.strip().removeprefix("@").casefold()
 
 
-_span = attrgetter("start", "end")
+# Entity is a named tuple (type, start, end).
+_span = itemgetter(1, 2)
 
 
 def _resolve(candidates: list[Entity]) -> list[Entity]:
@@ -207,9 +208,9 @@ def find_entities(
     extra_id_patterns: Sequence[str] = (),
 ) -> list[Entity]:
     """Return non-overlapping personal-data entities in ``text``, sorted by start."""
-    kept = {_normalise_handle(handle) for handle in keep_handles}
     candidates: list[Entity] = []
     if "@" in text:
+        kept = {_normalise_handle(handle) for handle in keep_handles}
         candidates.extend(_find_emails(text))
         for match in _HANDLE_RE.finditer(text):
             kind = _KEEP if _normalise_handle(match.group()) in kept else HANDLE

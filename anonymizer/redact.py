@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from anonymizer.detect import Entity, find_entities
+
+# Entity is a named tuple (type, start, end).
+_SPAN = itemgetter(1, 2)
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,7 @@ def redact(text: str, entities: Sequence[Entity]) -> str:
     """Return ``text`` with every entity span replaced by its ``<TYPE>`` placeholder."""
     parts: list[str] = []
     cursor = 0
-    for entity in sorted(entities, key=lambda e: (e.start, e.end)):
+    for entity in sorted(entities, key=_SPAN):
         # Guessing how to merge bad spans could leave personal data behind, so refuse.
         if not cursor <= entity.start < entity.end <= len(text):
             raise ValueError(f"entity out of range or overlapping: {entity!r}")

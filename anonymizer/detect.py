@@ -220,7 +220,7 @@ def find_entities(
     # The runs of decimal digits are found once for all number detectors; only posts
     # without one need the slower test for other digits ("²").
     runs = digit_runs(text)
-    if runs or any(char.isdigit() for char in text):
+    if runs or any(map(str.isdigit, text)):
         lowered = aligned_lower(text)
         candidates.extend(find_ibans(text, runs))
         candidates.extend(find_cards(text, runs))

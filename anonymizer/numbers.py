@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
+import string
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
@@ -53,6 +54,7 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 _IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
 # Issuer prefixes keep 13-19 digit order and tracking numbers, a tenth of which pass
 # Luhn by chance, out: Visa, Mastercard, Amex, Diners, Discover/Maestro, JCB, UnionPay.
@@ -172,7 +174,7 @@ def _balanced(span: str) -> bool:
 @lru_cache(maxsize=4096)
 def _valid_phone(candidate: str, region: str) -> bool:
     """Tell whether a candidate is a valid, or a possible and phone-shaped, number."""
-    digits = sum(char.isdigit() for char in candidate)
+    digits = sum(map(str.isdigit, candidate))
     if not _PHONE_MIN_DIGITS <= digits <= _PHONE_MAX_DIGITS or not _balanced(candidate):
         return False
     try:
@@ -220,8 +222,12 @@ def _iban_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
     # An IBAN starts with two ASCII letters right before a run of at least two digits.
     pos = 0
     for start, end in runs:
-        country = text[start - 2 : start] if start >= 2 else ""
-        if end - start < 2 or not (country.isascii() and country.isalpha()):
+        if not (
+            end - start >= 2
+            and start >= 2
+            and text[start - 1] in _ASCII_LETTERS
+            and text[start - 2] in _ASCII_LETTERS
+        ):
             continue
         if start - 2 >= pos and (match := _IBAN_RE.match(text, start - 2)):
             pos = match.end()
@@ -312,7 +318,7 @@ def find_ips(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]:
     if "::" in text or text.count(":") >= 5:
         for match in _IPV6_RE.finditer(text):
             candidate = match.group()
-            if sum(ch.isalnum() for ch in candidate) < 2:
+            if sum(map(str.isalnum, candidate)) < 2:
                 continue
             try:
                 ipaddress.IPv6Address(candidate)
@@ -378,7 +384,7 @@ def find_ids(
         start, end = match.span("id")
         end = _id_end(text, start, end)
         token = text[start:end]
-        if sum(ch.isalnum() for ch in token) < 4 or _DATE_LIKE_RE.fullmatch(token):
+        if sum(map(str.isalnum, token)) < 4 or _DATE_LIKE_RE.fullmatch(token):
             continue
         # "Rechnung 1.234,56 €" is an amount, not an invoice number.
         if end < len(text) and text[end] == "," and text[end + 1 : end + 2].isdigit():

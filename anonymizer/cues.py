@@ -40,6 +40,18 @@ CUE_LAST_WORDS = frozenset(words[-1] for words in CUES)
 # Every tail of a cue phrase: a run of words that is none of these ends no cue.
 CUE_TAILS = frozenset(words[at:] for words in CUES for at in range(len(words)))
 MAX_CUE_WORDS = max(len(words) for words in CUES)
+# The level of each cue's last word as a cue of its own (often none: "is", "ist"), the
+# strongest level of any cue that ends with it, and the words before it in the longer
+# cues that end with it: after any other word it ends no longer cue.
+CUE_WORD_LEVELS = {word: CUES.get((word,), 0) for word in CUE_LAST_WORDS}
+CUE_TOP_LEVELS = {
+    word: max(level for words, level in CUES.items() if words[-1] == word)
+    for word in CUE_LAST_WORDS
+}
+CUE_PREVIOUS = {
+    word: frozenset(words[-2] for words in CUES if len(words) > 1 and words[-1] == word)
+    for word in CUE_LAST_WORDS
+}
 # "name: Jana" is an introduction; "der Name des Produkts" is not.
 COLON_CUES = frozenset({"name"})
 # "Ola here, ..." and "Kat hier:" put the cue after the name.

@@ -45,6 +45,28 @@ STOP = frozenset(
     """.split()
 )
 TITLES = frozenset("herr herrn frau hr fr mr mrs ms miss dr prof sir madam madame monsieur".split())
+
+# Non-ASCII characters that lower-case to themselves but case-fold to ASCII letters: a word
+# that case-folds to a title either lower-cases to it or holds one of them. A scan of every
+# code point lists just these, 'ẞ' (lower-cased 'ß') and the Kelvin sign (lower-cased 'k'):
+# [c for c in map(chr, range(0x110000)) if c.casefold().isascii() and not c.isascii()]
+_FOLD_PIECES = {char: char.casefold() for char in "ßſﬀﬁﬂﬃﬄﬅﬆ"}
+
+
+def _spellings(folded: str) -> set[str]:
+    """Return every spelling of an ASCII word with the characters of ``_FOLD_PIECES``."""
+    if not folded:
+        return {""}
+    found = {folded[0] + rest for rest in _spellings(folded[1:])}
+    for char, piece in _FOLD_PIECES.items():
+        if folded.startswith(piece):
+            found.update(char + rest for rest in _spellings(folded[len(piece) :]))
+    return found
+
+
+# Lower-cased words that case-fold to a title without being one ("miß", "mſ").
+FOLDED_TITLES = frozenset(word for title in TITLES for word in _spellings(title)) - TITLES
+
 # Surname particles that stay inside a name span ("Frau von der Leyen", "Omar al-Masri").
 PARTICLES = frozenset(
     "von vom van der den de del della di da le la zu zur al el bin ibn ten".split()
@@ -90,30 +112,37 @@ def lexicon() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     return first, surnames, common
 
 
-def _name_patterns(name: str) -> list[str]:
-    """Return regex alternatives for a known name: the whole name and its longer parts."""
+def _name_patterns(name: str) -> list[tuple[str, str]]:
+    """Return regex alternatives for a known name: the whole name and its longer parts,
+    each with the characters that a match of it can start with."""
     words = name.strip().split()
     if not words:
         return []
     if len(words) == 1:
         bare = words[0].removeprefix("@")
-        return [rf"@?{re.escape(bare)}"] if bare else []
-    patterns = [r"\s+".join(re.escape(word) for word in words)]
+        return [(rf"@?{re.escape(bare)}", "@" + bare[0])] if bare else []
+    patterns = [(r"\s+".join(re.escape(word) for word in words), words[0][0])]
     for word in words:
         part = word.strip(".,;:()\"'")
         if len(part) >= _MIN_NAME_PART and part.casefold() not in _NAME_PART_STOPWORDS:
-            patterns.append(re.escape(part))
+            patterns.append((re.escape(part), part[0]))
     # German genitive ("Janas Paket", "Müllers Antwort") would otherwise leave the name.
-    return [rf"{pattern}s?" for pattern in patterns]
+    return [(rf"{pattern}s?", start) for pattern, start in patterns]
 
 
 @lru_cache(maxsize=2048)
 def _known_regex(names: frozenset[str]) -> re.Pattern[str] | None:
     """Compile one alternation for a set of known names; authors repeat, so cache it."""
-    patterns = sorted({p for name in names for p in _name_patterns(name)}, key=len, reverse=True)
+    alternatives = [alternative for name in names for alternative in _name_patterns(name)]
+    patterns = sorted({pattern for pattern, _ in alternatives}, key=len, reverse=True)
     if not patterns:
         return None
-    return re.compile(rf"(?<![\w@])(?:{'|'.join(patterns)})(?!\w)", re.IGNORECASE)
+    # Every match starts with one of these characters. With IGNORECASE, a character in a
+    # class matches at least what it matches as a literal, so the look-ahead only rejects
+    # positions where no alternative could match; it rejects most of them at once, before
+    # the look-behind and the alternatives are tried, which saves a third of the search.
+    starts = "".join(sorted({re.escape(char) for _, start in alternatives for char in start}))
+    return re.compile(rf"(?=[{starts}])(?<![\w@])(?:{'|'.join(patterns)})(?!\w)", re.IGNORECASE)
 
 
 def find_known_names(text: str, known_names: Collection[str]) -> Iterator[Entity]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from functools import lru_cache
 from itertools import accumulate
@@ -14,7 +15,10 @@ from anonymizer.cues import (
     COLON_CUES,
     CUE_GAP_RE,
     CUE_LAST_WORDS,
+    CUE_PREVIOUS,
     CUE_TAILS,
+    CUE_TOP_LEVELS,
+    CUE_WORD_LEVELS,
     CUES,
     INITIALS_RE,
     LINE,
@@ -24,7 +28,7 @@ from anonymizer.cues import (
     WORD_GAP_RE,
 )
 from anonymizer.entity import PERSON, Entity
-from anonymizer.names import AMBIGUOUS, PARTICLES, STOP, TITLES, lexicon
+from anonymizer.names import AMBIGUOUS, FOLDED_TITLES, PARTICLES, STOP, TITLES, lexicon
 
 # Possessive: a run of letters is never followed by a letter, so nothing is given back.
 # The group makes split() keep the words between the gaps.
@@ -39,100 +43,139 @@ _SURNAME_SHAPE_RE = re.compile(
 _MODEL_WORDS = frozenset({"pro", "plus", "ultra", "mini", "lite", "air", "note", "edition"})
 _INLINE_GAP_RE = re.compile(r"[ \t]{1,3}|[ \t]*-[ \t]*")
 _TITLE_GAP_RE = re.compile(r"\.?[ \t]{0,3}")
+# Possessive: what a quantifier could give back never matches what follows it (a letter
+# ends no run of word characters, a word ends no gap), so backtracking would only fail
+# again, character by character, on every longer line.
 _LINE_NAME_RE = re.compile(
-    r"(?m)^[ \t\-~–—]*(?P<name>[^\W\d_][\w'’\-]*(?:[ \t]+[^\W\d_][\w'’\-]*\.?){0,2})[ \t.!]*$"
+    r"(?m)^[ \t\-~–—]*+"
+    r"(?P<name>[^\W\d_][\w'’\-]*+(?:[ \t]++[^\W\d_][\w'’\-]*+\.?){0,2}+)[ \t.!]*+$"
 )
 
 _NONE, _WEAK, _LINE, _STRONG = 0, WEAK, LINE, STRONG
-_Token = tuple[int, int, str]
 _Lists = tuple[frozenset[str], frozenset[str], frozenset[str]]
+_ANY_TITLES = TITLES | FOLDED_TITLES
+# Words that never begin a name.
+_NO_START = STOP | TITLES | PARTICLES
 
 
-def _tokens(text: str) -> tuple[list[_Token], list[str]]:
-    """Return the word tokens of ``text`` with their offsets, and the words lower-cased."""
-    # split() alternates gaps and words at C speed; the running sum of their lengths gives
-    # every offset without a match object or a str.find per word.
+def _tokens(text: str) -> tuple[list[str], list[str], list[str]]:
+    """Split ``text`` into alternating gaps and words; return them, the words and the keys.
+
+    ``parts`` starts and ends with a gap (maybe empty): word ``i`` is ``parts[2 * i + 1]``
+    and the gap before it ``parts[2 * i]``. The keys are the words lower-cased. Offsets
+    are summed up from the part lengths only where an entity needs them.
+    """
+    # split() alternates gaps and words at C speed, without a match object per word.
     parts = _TOKEN_SPLIT_RE.split(text)
     if len(parts) == 1:
-        return [], []
-    offsets = list(accumulate(map(len, parts)))
+        return parts, [], []
     words = parts[1::2]
-    tokens = list(zip(offsets[0::2], offsets[1::2], words, strict=False))
     # One lower() call for all words: a space between them is, like the end of a word,
     # no letter, so even a final sigma comes out as it does for the word alone.
-    return tokens, " ".join(words).lower().split(" ")
+    return parts, words, " ".join(words).lower().split(" ")
 
 
-def _cue_before(text: str, tokens: list[_Token], keys: list[str], index: int) -> int:
-    """Return the level of the cue phrase that ends right before token ``index``."""
-    last = index - 1
-    gap = CUE_GAP_RE.fullmatch(text, tokens[last][1], tokens[index][0])
-    if gap is None:
+def _cue_level(parts: list[str], keys: list[str], last: int) -> int:
+    """Return the level of the cue phrase that ends with word ``last``, a cue word."""
+    key = keys[last]
+    level = CUE_WORD_LEVELS[key]
+    # Most cue words ("ist", "an") end no longer cue after the word before them.
+    if last > 0 and keys[last - 1] in CUE_PREVIOUS[key]:
+        first = last
+        while first > 0 and last - first < MAX_CUE_WORDS - 1:
+            first -= 1
+            phrase = tuple(keys[first : last + 1])
+            # A phrase that ends no cue cannot grow into one: the gap test is skipped then.
+            if phrase not in CUE_TAILS:
+                break
+            gap = parts[2 * first + 2]
+            if gap != " " and not WORD_GAP_RE.fullmatch(gap):
+                break
+            level = max(level, CUES.get(phrase, _NONE))
+    if not level:
         return _NONE
-    if keys[last] in COLON_CUES and ":" not in gap.group():
+    # parts[2 * last + 2] is the gap between the cue and the next word; a single space is
+    # by far the most common one, and a valid one.
+    gap = parts[2 * last + 2]
+    if gap != " " and not CUE_GAP_RE.fullmatch(gap):
         return _NONE
-    level = _NONE
-    first = last
-    while True:
-        level = max(level, CUES.get(tuple(keys[first : last + 1]), _NONE))
-        first -= 1
-        if (
-            first < 0
-            or last - first >= MAX_CUE_WORDS
-            # A phrase that ends no cue cannot grow into one: skip the gap test then.
-            or tuple(keys[first : last + 1]) not in CUE_TAILS
-            or not WORD_GAP_RE.fullmatch(text, tokens[first][1], tokens[first + 1][0])
-        ):
-            break
+    if key in COLON_CUES and ":" not in gap:
+        return _NONE
     return level
 
 
-def _evidence(text: str, tokens: list[_Token], keys: list[str]) -> dict[int, int]:
-    """Map token indexes to the strongest context cue around them."""
+def _evidence(
+    text: str, parts: list[str], keys: list[str], hits: list[int], listed: frozenset[str]
+) -> dict[int, int]:
+    """Map word indexes to the strongest context cue around them.
+
+    ``hits`` holds the indexes of the words in ``_watched_words()``, among them every cue.
+    A weak cue is of use only before a ``listed`` word (see find_people), so the weak cues
+    before other words are not looked at.
+    """
     found: dict[int, int] = {}
-    count = len(tokens)
-    # Set tests find the posts without any cue word at C speed.
-    if not CUE_LAST_WORDS.isdisjoint(keys):
-        for index in [at for at, key in enumerate(keys[:-1], 1) if key in CUE_LAST_WORDS]:
-            level = _cue_before(text, tokens, keys, index)
+    count = len(keys)
+    for at in hits:
+        key = keys[at]
+        if (
+            key in CUE_LAST_WORDS
+            and at + 1 < count
+            and (CUE_TOP_LEVELS[key] > _WEAK or keys[at + 1] in listed)
+        ):
+            level = _cue_level(parts, keys, at)
             if level:
-                found[index] = level
-    if not AFTER_CUES.isdisjoint(keys):
-        for index in range(count - 1):
-            if (
-                keys[index + 1] in AFTER_CUES
-                and text[tokens[index][1] : tokens[index + 1][0]] == " "
-            ):
-                found[index] = max(found.get(index, _NONE), _WEAK)
-    last_start, last_end, _ = tokens[-1]
-    before = tokens[-2][1] if count > 1 else 0
-    if CLOSING_RE.fullmatch(text, last_end) and (
-        count == 1 or CLOSING_BEFORE_RE.fullmatch(text, before, last_start)
-    ):
+                found[at + 1] = max(found.get(at + 1, _NONE), level)
+        # "Ola here": parts[2 * at] is the gap before the cue.
+        if key in AFTER_CUES and at > 0 and parts[2 * at] == " ":
+            found[at - 1] = max(found.get(at - 1, _NONE), _WEAK)
+    # parts[-1] is the gap after the last word, parts[-3] the one before it: mostly a
+    # single space, which ends no sentence.
+    before = count == 1 or (parts[-3] != " " and CLOSING_BEFORE_RE.fullmatch(parts[-3]))
+    if before and CLOSING_RE.fullmatch(parts[-1]):
         found[count - 1] = max(found.get(count - 1, _NONE), _LINE)
-    lines = _LINE_NAME_RE.finditer(text) if "\n" in text else ()
-    starts: dict[int, int] = {}
-    for match in lines:
-        if not starts:
-            starts = {start: index for index, (start, _, _) in enumerate(tokens)}
-        line_index = starts.get(match.start("name"))
-        if line_index is not None:
-            found[line_index] = max(found.get(line_index, _NONE), _LINE)
+    if "\n" in text:
+        _line_evidence(text, parts, found)
     return found
 
 
+def _line_evidence(text: str, parts: list[str], found: dict[int, int]) -> None:
+    """Add the words that begin a line holding nothing but a short name to ``found``."""
+    offsets: list[int] = []
+    line_start = 0
+    # A name line matches from its start and never spans a line break, so trying the
+    # line starts alone finds what finditer() would, without trying every position.
+    while line_start >= 0:
+        match = _LINE_NAME_RE.match(text, line_start)
+        line_start = text.find("\n", line_start)
+        if line_start >= 0:
+            line_start += 1
+        if match is None:
+            continue
+        if not offsets:
+            # The running sum of the part lengths ends where the next part starts: word
+            # ``i`` starts at offsets[2 * i]. Only the two outer gaps may be empty, so the
+            # offsets below the text's length are unique.
+            offsets = list(accumulate(map(len, parts)))
+        name_start = match.start("name")
+        at = bisect_left(offsets, name_start)
+        if at % 2 == 0 and offsets[at] == name_start:
+            found[at // 2] = max(found.get(at // 2, _NONE), _LINE)
+
+
 @lru_cache(maxsize=1)
-def _first_names_or_genitives() -> frozenset[str]:
-    """Return the listed first names, with and without a genitive 's' ("Janas")."""
+def _watched_words() -> tuple[frozenset[str], frozenset[str]]:
+    """Return the listed first names with and without a genitive 's' ("Janas"), and those
+    together with every cue and title: the only words that can make a word a candidate."""
     first = lexicon()[0]
-    return first | frozenset(name + "s" for name in first)
+    first_or_genitive = first | frozenset(name + "s" for name in first)
+    return first_or_genitive, first_or_genitive | CUE_LAST_WORDS | AFTER_CUES | _ANY_TITLES
 
 
 def _start_ok(word: str, key: str, level: int, titled: bool, lists: _Lists) -> bool:
     """Tell whether a token may begin a name, given the evidence around it."""
     first, surnames, common = lists
     cap = word[0].isupper()
-    if key in STOP or key in TITLES or key in PARTICLES:
+    if key in _NO_START:
         return False
     listed = key in first or (key.endswith("s") and key[:-1] in first)
     if titled:
@@ -162,46 +205,69 @@ def _continues(word: str, key: str, strong: bool, lists: _Lists) -> bool:
     return key not in common and (strong or bool(_SURNAME_SHAPE_RE.search(key)))
 
 
+def _title_positions(text: str, words: list[str], keys: list[str], hits: list[int]) -> list[int]:
+    """Return the indexes of the words right after a title ("Herr", "Dr", "Mſ")."""
+    titles = [at for at in hits if keys[at] in _ANY_TITLES]
+    if not titles:
+        return []
+    # A title as the last word has no word after it.
+    positions = [at + 1 for at in titles if keys[at] in TITLES and at + 1 < len(words)]
+    # Titles are compared case-folded too, but a word that case-folds to a title and does
+    # not lower-case to one lower-cases to one of FOLDED_TITLES: only then is it worth
+    # folding the words. Folding differs from lower-casing only for a few characters.
+    if any(keys[at] in FOLDED_TITLES for at in titles) and not (
+        text.isascii() or text.casefold() == text.lower()
+    ):
+        folded = [word.casefold() for word in words]
+        positions += [at for at, key in enumerate(folded[:-1], 1) if key in TITLES]
+    return positions
+
+
 def find_people(text: str) -> Iterator[Entity]:
     """Yield names found from evidence: a title, a cue, a signature line or a listed name."""
     if "^" in text:
         for match in INITIALS_RE.finditer(text):
             yield Entity(PERSON, match.start("initials"), match.end("initials"))
-    tokens, keys = _tokens(text)
-    if not tokens:
+    parts, words, keys = _tokens(text)
+    if not keys:
         return
-    evidence = _evidence(text, tokens, keys)
+    first_or_genitive, watched = _watched_words()
+    # One pass finds the few words that any rule below looks at.
+    hits = [at for at, key in enumerate(keys) if key in watched]
+    evidence = _evidence(text, parts, keys, hits, first_or_genitive)
     lists = lexicon()
     first, surnames, _ = lists
-    count = len(tokens)
-    # Most tokens are lower-case words without a cue or a title before them: nothing can
+    count = len(words)
+    # Most words are lower-case words without a cue or a title before them: nothing can
     # make them a name, so only the others are visited.
     # A capitalised word with neither needs to be a listed first name (see _start_ok and
-    # the "Mark Weber" rule below).
-    listed = _first_names_or_genitives().intersection(keys)
-    todo = {at for at, key in enumerate(keys) if key in listed and tokens[at][2][0].isupper()}
-    todo.update(evidence)
-    # Titles are compared case-folded below ("Mſ") and lower-cased above.
-    # Case-folding differs from lower-casing only for a few characters such as 'ß' and 'ſ'.
-    plain = text.isascii() or text.casefold() == text.lower()
-    folded = keys if plain else [word.casefold() for _, _, word in tokens]
-    for words in (keys, folded):
-        if not TITLES.isdisjoint(words):
-            todo.update(at for at, key in enumerate(words[:-1], 1) if key in TITLES)
+    # the "Mark Weber" rule below), and so does one after a weak cue ("Hallo zusammen").
+    # Directly after a title, the cue level does not matter (see _start_ok), and the word
+    # is among the title positions; after a title and a wider gap, a word with a weak cue
+    # or none needs to be a listed first name as well.
+    todo = {at for at, level in evidence.items() if level != _WEAK or keys[at] in first_or_genitive}
+    todo.update([at for at in hits if keys[at] in first_or_genitive and words[at][0].isupper()])
+    todo.update(_title_positions(text, words, keys, hits))
+    # Offsets are summed up from the part lengths, each entity from the previous one on:
+    # ``offset`` is where parts[done] starts.
+    offset = done = 0
     index = 0
     for candidate in sorted(todo):
         if candidate < index:
             continue
         index = candidate
-        start, end, word = tokens[index]
+        word = words[index]
         key = keys[index]
         level = evidence.get(index, _NONE)
-        titled = False
-        if index > 0:
-            prev_start, prev_end, prev_word = tokens[index - 1]
-            titled = prev_word.casefold() in TITLES and bool(
-                _TITLE_GAP_RE.fullmatch(text, prev_end, start)
-            )
+        # parts[2 * index] is the gap before word ``index``.
+        # Only a word that lower-cases to a title or to one of FOLDED_TITLES can case-fold
+        # to a title: the set test spares most words the casefold() call.
+        titled = (
+            index > 0
+            and keys[index - 1] in _ANY_TITLES
+            and words[index - 1].casefold() in TITLES
+            and bool(_TITLE_GAP_RE.fullmatch(parts[2 * index]))
+        )
         # "iPhone 15 Pro Max", "Galaxy Note Max": a model suffix, not a person.
         if not level and not titled and index > 0 and keys[index - 1] in _MODEL_WORDS:
             continue
@@ -213,27 +279,32 @@ def find_people(text: str) -> Iterator[Entity]:
                 and key in first
                 and key not in STOP
                 and nxt < count
-                and tokens[nxt][2][0].isupper()
-                and tokens[nxt][2].casefold() in surnames
-                and tokens[nxt][2].casefold() not in STOP
-                and _INLINE_GAP_RE.fullmatch(text, end, tokens[nxt][0])
+                and words[nxt][0].isupper()
+                and words[nxt].casefold() in surnames
+                and words[nxt].casefold() not in STOP
+                and _INLINE_GAP_RE.fullmatch(parts[2 * nxt])
             ):
                 continue
         strong = titled or level >= _STRONG
         last = index
         while last + 1 < count and last - index < 3:
-            n_start, n_end, n_word = tokens[last + 1]
-            if not _INLINE_GAP_RE.fullmatch(text, tokens[last][1], n_start):
+            n_word = words[last + 1]
+            gap = parts[2 * last + 2]
+            if gap != " " and not _INLINE_GAP_RE.fullmatch(gap):
                 break
             n_key = n_word.casefold()
-            if n_key in PARTICLES and last + 2 < count and tokens[last + 2][2][0].isupper():
+            if n_key in PARTICLES and last + 2 < count and words[last + 2][0].isupper():
                 last += 1
                 continue
             if not _continues(n_word, n_key, strong, lists):
                 break
             last += 1
         # A trailing particle ("Jana von") is not part of the name.
-        while last > index and tokens[last][2].casefold() in PARTICLES:
+        while last > index and words[last].casefold() in PARTICLES:
             last -= 1
-        yield Entity(PERSON, start, tokens[last][1])
+        # Joining the parts in between is quicker than adding up their lengths one by one.
+        start = offset + len("".join(parts[done : 2 * index + 1]))
+        offset = start + len("".join(parts[2 * index + 1 : 2 * last + 2]))
+        done = 2 * last + 2
+        yield Entity(PERSON, start, offset)
         index = last + 1

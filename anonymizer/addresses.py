@@ -132,18 +132,15 @@ def _word_end_before(text: str, start: int) -> int:
     A house number follows its street's last word directly, or after one '.', space or
     tab, or after '.' and a space or tab ("Hauptstr. 5"); the longest gap wins.
     """
-    if (
-        start >= 3
-        and text[start - 1] in " \t"
-        and text[start - 2] == "."
-        and is_letter(text[start - 3])
-    ):
-        return start - 2
-    if start >= 2 and text[start - 1] in ". \t" and is_letter(text[start - 2]):
-        return start - 1
-    if start >= 1 and is_letter(text[start - 1]):
-        return start
-    return -1
+    before = text[start - 1] if start else ""
+    if before in (" ", "\t"):
+        if start >= 3 and text[start - 2] == "." and is_letter(text[start - 3]):
+            return start - 2
+        return start - 1 if start >= 2 and is_letter(text[start - 2]) else -1
+    if before == ".":
+        return start - 1 if start >= 2 and is_letter(text[start - 2]) else -1
+    # A letter, or (for "²" and the like) a numeral that is no decimal digit.
+    return start if before.isalpha() or (before and is_letter(before)) else -1
 
 
 def _postcode_hint(text: str, runs: Sequence[Run]) -> bool:

@@ -228,8 +228,8 @@ def find_entities(
         candidates.extend(find_cards(text, runs))
         candidates.extend(find_ips(text, runs))
         candidates.extend(find_phones(text, default_region))
-        candidates.extend(find_ids(text, extra_id_patterns, lowered))
-        candidates.extend(find_birth_dates(text, lowered))
+        candidates.extend(find_ids(text, extra_id_patterns, lowered, runs))
+        candidates.extend(find_birth_dates(text, lowered, runs))
         candidates.extend(find_addresses(text, runs))
     else:
         # "fe80::abcd" has no decimal digit, and an account's ID pattern may have none.

@@ -353,15 +353,19 @@ def aligned_lower(text: str) -> str | None:
     return lowered
 
 
-def _cue_matches(text: str, lowered: str | None) -> Iterator[re.Match[str]]:
-    """Yield what ``_ID_RE.finditer`` yields, trying the regex only where a cue starts."""
+def _cue_matches(text: str, lowered: str | None, stop: int) -> Iterator[re.Match[str]]:
+    """Yield what ``_ID_RE.finditer`` yields, trying the regex only where a cue starts.
+
+    An ID's first digit starts a run of digits, so a cue that ends after ``stop``, the start
+    of the last run, is followed by no ID.
+    """
     if lowered is None:
         folded = text.lower()
         if any(hint in folded for hint in _ID_HINTS):
             yield from _ID_RE.finditer(text)
         return
     pos = 0
-    for hint in _ID_HINT_RE.finditer(lowered):
+    for hint in _ID_HINT_RE.finditer(lowered, 0, stop):
         start = hint.start()
         if start >= pos and (match := _ID_RE.match(text, start)):
             pos = match.end()
@@ -369,15 +373,22 @@ def _cue_matches(text: str, lowered: str | None) -> Iterator[re.Match[str]]:
 
 
 def find_ids(
-    text: str, extra_patterns: Sequence[str] = (), lowered: str | None = None
+    text: str,
+    extra_patterns: Sequence[str] = (),
+    lowered: str | None = None,
+    runs: Sequence[Run] | None = None,
 ) -> Iterator[Entity]:
     """Yield customer, order, contract, ticket and tracking numbers next to a cue word.
 
-    ``lowered`` is what ``aligned_lower(text)`` returns, if the caller has it already.
+    ``lowered`` and ``runs`` are what ``aligned_lower(text)`` and ``digit_runs(text)``
+    return, if the caller has them already.
     """
     if lowered is None:
         lowered = aligned_lower(text)
-    matches: Iterator[re.Match[str]] = _cue_matches(text, lowered)
+    if runs is None:
+        runs = digit_runs(text)
+    stop = runs[-1][0] if runs else 0
+    matches: Iterator[re.Match[str]] = _cue_matches(text, lowered, stop)
     if "#" in text:
         matches = itertools.chain(matches, _HASH_ID_RE.finditer(text))
     for match in matches:
@@ -401,14 +412,18 @@ def find_ids(
                 yield Entity(ID_NUMBER, match.start(), match.end())
 
 
-def _dob_matches(text: str, lowered: str) -> Iterator[re.Match[str]]:
-    """Yield what ``_DOB_RE.finditer`` yields, trying the regex only where a cue starts."""
+def _dob_matches(text: str, lowered: str, stop: int) -> Iterator[re.Match[str]]:
+    """Yield what ``_DOB_RE.finditer`` yields, trying the regex only where a cue starts.
+
+    A date's first digit starts a run of digits, so no cue that ends after ``stop``, the
+    start of the last run, is followed by a date.
+    """
     starts: set[int] = set()
     for hint in _DOB_CUE_STARTS:
-        at = lowered.find(hint)
+        at = lowered.find(hint, 0, stop)
         while at >= 0:
             starts.add(at)
-            at = lowered.find(hint, at + 1)
+            at = lowered.find(hint, at + 1, stop)
     pos = 0
     for start in sorted(starts):
         if start >= pos and (match := _DOB_RE.match(text, start)):
@@ -416,10 +431,13 @@ def _dob_matches(text: str, lowered: str) -> Iterator[re.Match[str]]:
             yield match
 
 
-def find_birth_dates(text: str, lowered: str | None = None) -> Iterator[Entity]:
+def find_birth_dates(
+    text: str, lowered: str | None = None, runs: Sequence[Run] | None = None
+) -> Iterator[Entity]:
     """Yield dates next to a birth cue; other dates are not personal data here.
 
-    ``lowered`` is what ``aligned_lower(text)`` returns, if the caller has it already.
+    ``lowered`` and ``runs`` are what ``aligned_lower(text)`` and ``digit_runs(text)``
+    return, if the caller has them already.
     """
     if lowered is None:
         lowered = aligned_lower(text)
@@ -431,7 +449,9 @@ def find_birth_dates(text: str, lowered: str | None = None) -> Iterator[Entity]:
             _DOB_RE.finditer(text), _DOB_AFTER_RE.finditer(text)
         )
     else:
-        matches = _dob_matches(text, lowered)
+        if runs is None:
+            runs = digit_runs(text)
+        matches = _dob_matches(text, lowered, runs[-1][0] if runs else 0)
         # Substring tests first: the regex scan costs more, and few posts have either cue.
         if (
             "geboren" in lowered or "born" in lowered or "geburtsdatum" in lowered

@@ -55,6 +55,8 @@ _IBAN_LENGTHS = {
 _IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}")
 _ALNUM_RE = re.compile(r"[A-Za-z0-9]")
 _ASCII_LETTERS = frozenset(string.ascii_letters)
+# ISO 7064 turns each letter into two digits: A = 10 ... Z = 35.
+_IBAN_LETTER_VALUES = str.maketrans({char: str(int(char, 36)) for char in string.ascii_uppercase})
 
 # Issuer prefixes keep 13-19 digit order and tracking numbers, a tenth of which pass
 # Luhn by chance, out: Visa, Mastercard, Amex, Diners, Discover/Maestro, JCB, UnionPay.
@@ -212,9 +214,20 @@ def find_phones(text: str, region: str) -> Iterator[Entity]:
 
 
 def _iban_ok(compact: str) -> bool:
-    """Tell whether an IBAN without spaces passes the ISO 7064 mod-97 check."""
+    """Tell whether an upper-case IBAN without spaces passes the ISO 7064 mod-97 check."""
     rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    return int(rearranged.translate(_IBAN_LETTER_VALUES)) % 97 == 1
+
+
+def _end_of_char(group: str, count: int) -> int:
+    """Return the offset in ``group`` just after its ``count``-th character that is no separator."""
+    seen = 0
+    for offset, char in enumerate(group):
+        if char not in " -":
+            seen += 1
+            if seen == count:
+                return offset + 1
+    return len(group)
 
 
 def _iban_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
@@ -240,12 +253,21 @@ def find_ibans(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]
     ``runs`` is what ``digit_runs(text)`` returns, if the caller has it already.
     """
     for match in _iban_matches(text, digit_runs(text) if runs is None else runs):
-        chars = [(m.group().upper(), m.end()) for m in _ALNUM_RE.finditer(match.group())]
-        country = chars[0][0] + chars[1][0]
-        lengths = [_IBAN_LENGTHS[country]] if country in _IBAN_LENGTHS else range(34, 14, -1)
+        group = match.group()
+        # The regex takes [A-Za-z0-9] and separators, but "\d" for the check digits: a
+        # non-ASCII digit there is no part of the IBAN, and the offsets must skip it.
+        compact = "".join(_ALNUM_RE.findall(group)).upper()
+        ascii_only = group.isascii()
+        lengths = (
+            [_IBAN_LENGTHS[compact[:2]]] if compact[:2] in _IBAN_LENGTHS else range(34, 14, -1)
+        )
         for length in lengths:
-            if length <= len(chars) and _iban_ok("".join(ch for ch, _ in chars[:length])):
-                end = match.start() + chars[length - 1][1]
+            if length <= len(compact) and _iban_ok(compact[:length]):
+                if ascii_only:
+                    end = match.start() + _end_of_char(group, length)
+                else:
+                    ends = [m.end() for m in _ALNUM_RE.finditer(group)]
+                    end = match.start() + ends[length - 1]
                 if end == match.end() or not text[end].isalnum():
                     yield Entity(IBAN, match.start(), end)
                 break

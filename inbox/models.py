@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -142,7 +143,10 @@ class Conversation(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("account_id", "thread_key"),
-        Index("ix_conversation_status_due", "status", "sla_due_at"),
+        # The list views read conversations in keyset order straight off these indexes.
+        Index("ix_conversation_status_due", "status", "sla_due_at", "id"),
+        Index("ix_conversation_assignee_due", "assignee_id", "sla_due_at", "id"),
+        Index("ix_conversation_status_activity", "status", "last_message_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -152,13 +156,21 @@ class Conversation(SQLModel, table=True):
     thread_key: str = Field(max_length=200)
     status: ConversationStatus = _enum(ConversationStatus, ConversationStatus.open)
     assignee_id: int | None = Field(default=None, foreign_key="user.id", index=True)
-    tags: list[str] = _json(list)
     opened_at: datetime = Field(sa_type=UTCDateTime)
     last_message_at: datetime = Field(sa_type=UTCDateTime)
     # Kept as a column, not computed, so lists can sort and filter by it on an index.
     sla_due_at: datetime | None = _optional_at()
     first_response_at: datetime | None = _optional_at()
     closed_at: datetime | None = _optional_at()
+    # Hidden from the working views until then; a new customer message wakes it up.
+    snoozed_until: datetime | None = _optional_at()
+    is_spam: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # ISO 639-1 code of the first customer message, detected at ingestion; None if unsure.
+    language: str | None = Field(default=None, max_length=8)
+    # Service-level figures for reports: seconds from a customer's waiting to our answer.
+    first_response_seconds: int | None = Field(default=None)
+    response_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    response_seconds_total: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Message(SQLModel, table=True):
@@ -246,3 +258,8 @@ class DeadLetter(SQLModel, table=True):
     resolved_at: datetime | None = _optional_at()
     # Failed retries by an admin: a letter that keeps failing needs a fix, not another click.
     retries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+# The agents' workflow tables live in their own module; importing it here registers them with
+# the metadata wherever the models are loaded. At this point every name it imports is defined.
+from inbox import workflow_models as _workflow_models  # noqa: E402,F401

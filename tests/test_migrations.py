@@ -12,12 +12,15 @@ from sqlmodel import SQLModel
 from anonymizer.store import metadata as research_metadata
 from inbox import migrate
 from inbox.db import make_engine
+from inbox.migrations.runner import include_object
 from tests.conftest import DatabaseUrls
 
 
 def _differences(engine: Engine, metadata: Any) -> list[Any]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         return list(compare_metadata(context, metadata))
 
 

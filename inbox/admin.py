@@ -136,3 +136,7 @@ def dead_letter_discard(letter_id: int) -> Response:
     session.commit()
     flash(_("Dead letter #%(id)s discarded.", id=letter_id), "success")
     return redirect(url_for("admin.dead_letters"))
+
+
+# Further admin pages register themselves on `bp`; they import it from here, so they come last.
+from inbox import admin_canned as _admin_canned  # noqa: E402,F401

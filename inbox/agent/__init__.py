@@ -20,4 +20,4 @@ def get_conversation(conversation_id: int) -> Conversation:
 
 
 # The views register themselves on `bp`; they import it from here, so they come last.
-from inbox.agent import compose, conversation_list, thread  # noqa: E402,F401
+from inbox.agent import compose, conversation_list, search, thread  # noqa: E402,F401

@@ -7,7 +7,7 @@ from flask import render_template, request
 from inbox import db
 from inbox.agent import AGENT_ROLES, bp
 from inbox.auth import roles_required
-from inbox.conversations import VIEWS, View, list_conversations
+from inbox.conversation_list import VIEWS, View, list_conversations
 from inbox.types import utcnow
 
 

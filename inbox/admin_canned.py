@@ -1,0 +1,1 @@
+"""Admin pages for canned replies and agents' signatures: filled in by the composer work."""

@@ -1,0 +1,1 @@
+"""Search across the messages an agent may see: filled in by the search work."""

@@ -1,0 +1,359 @@
+"""Finding conversations by the words in their messages, the contact's handle or name, and tags."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from markupsafe import Markup
+from sqlalchemy import Integer, column, exists, func, literal_column, or_, table
+from sqlmodel import Session, col, select
+
+from inbox.models import Account, Contact, Conversation, Message
+from inbox.workflow_models import ConversationTag
+
+Order = Literal["newest", "relevance"]
+ORDERS: tuple[Order, ...] = ("newest", "relevance")
+LIMIT = 50
+# Matching messages are read in batches until enough distinct conversations turn up; the cap
+# bounds the work when one conversation holds thousands of matches.
+_BATCH = 500
+_MAX_BATCHES = 8
+_MAX_TERMS = 16
+_WORD = re.compile(r"[^\W_]+")
+_TAG = re.compile(r"tag:(\S+)", re.IGNORECASE)
+_FTS = table("message_fts", column("rowid", Integer), column("rank"))
+# Inflection endings the German stemmer drops, for marking "Pakete" when "Paket" matched.
+_ENDINGS = ("ern", "em", "en", "er", "es", "e", "s")
+_SNIPPET = 240
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One word as typed, split the way the index splits it ("e-mail": e, mail)."""
+
+    tokens: tuple[str, ...]
+    prefix: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What an agent asked for: words in messages, a piece of a name or handle, tags."""
+
+    terms: tuple[Term, ...]
+    name: str
+    tags: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing searchable is left once the punctuation is gone."""
+        return not self.terms and not self.name and not self.tags
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One conversation in the results, with the message that matched, marked up safely."""
+
+    conversation: Conversation
+    contact: Contact
+    account: Account
+    name: Markup
+    handle: Markup
+    snippet: Markup
+    # The matching message, or the latest one when only the name or a tag matched.
+    message: Message | None
+    message_matched: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    """The first LIMIT hits and whether there were more."""
+
+    hits: list[Hit]
+    more: bool
+
+
+def parse_query(text: str, *, tags: Iterable[str] = ()) -> Query:
+    """Read the search box: `tag:x` filters, words (a trailing * for prefixes), a name part."""
+    text = unicodedata.normalize("NFC", text)
+    wanted = [tag.strip() for tag in tags if tag.strip()]
+    wanted += _TAG.findall(text)
+    chunks = _TAG.sub(" ", text).split()
+    terms = []
+    for chunk in chunks:
+        tokens = tuple(_WORD.findall(chunk))
+        if tokens:
+            bare = chunk.rstrip("*")
+            prefix = bare != chunk and bool(_WORD.fullmatch(bare[-1:]))
+            terms.append(Term(tokens=tokens, prefix=prefix))
+    # A handle is often typed with its @; a single character would match nearly every contact.
+    name = " ".join(chunk.rstrip("*") for chunk in chunks).lstrip("@").strip()
+    return Query(
+        terms=tuple(terms[:_MAX_TERMS]),
+        name=name if len(name) >= 2 else "",
+        tags=tuple(dict.fromkeys(tag[:64] for tag in wanted)),
+    )
+
+
+def search_conversations(
+    *,
+    session: Session,
+    query: Query,
+    order: Order = "newest",
+    account_ids: Collection[int] | None = None,
+) -> Results:
+    """Conversations matching the query, newest match or best match first; None: all accounts."""
+    if query.empty:
+        return Results(hits=[], more=False)
+    stemmed = session.get_bind().dialect.name == "postgresql"
+    by_message = _message_hits(session, query, order, account_ids) if query.terms else {}
+    by_name: list[int] = []
+    if query.name or not query.terms:
+        by_name = _conversation_hits(session, query, account_ids)
+    ordered = _merge(session, by_message, by_name, order)
+    ids = ordered[: LIMIT + 1]
+    hits = _load(session, ids[:LIMIT], by_message, query, stemmed)
+    return Results(hits=hits, more=len(ids) > LIMIT)
+
+
+def _filters(
+    query: Query, account_ids: Collection[int] | None, conversation_id: Any, account_id: Any
+) -> list[Any]:
+    found: list[Any] = []
+    for tag in query.tags:
+        # Tags are compared as typed and in lower case, both straight off the tag index.
+        found.append(
+            exists().where(
+                col(ConversationTag.conversation_id) == conversation_id,
+                col(ConversationTag.tag).in_({tag, tag.lower()}),
+            )
+        )
+    if account_ids is not None:
+        found.append(account_id.in_(list(account_ids)))
+    return found
+
+
+def _message_hits(
+    session: Session, query: Query, order: Order, account_ids: Collection[int] | None
+) -> dict[int, int]:
+    """Conversation id → its best matching message id, in result order."""
+    statement = select(col(Message.id), col(Message.conversation_id)).where(
+        *_filters(query, account_ids, Message.conversation_id, col(Message.account_id))
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        vector = func.to_tsvector(literal_column("'german'"), col(Message.text))
+        tsquery = _tsquery(query.terms)
+        statement = statement.where(vector.bool_op("@@")(tsquery)).order_by(
+            func.ts_rank(vector, tsquery).desc() if order == "relevance" else col(Message.id).desc()
+        )
+    else:
+        statement = (
+            statement.join(_FTS, _FTS.c.rowid == Message.id)
+            .where(literal_column("message_fts").op("MATCH")(fts5_query(query.terms)))
+            .order_by(_FTS.c.rank if order == "relevance" else _FTS.c.rowid.desc())
+        )
+    found: dict[int, int] = {}
+    for batch in range(_MAX_BATCHES):
+        rows = session.exec(statement.offset(batch * _BATCH).limit(_BATCH)).all()
+        for message_id, conversation_id in rows:
+            if message_id is not None:
+                found.setdefault(conversation_id, message_id)
+        if len(rows) < _BATCH or len(found) > LIMIT:
+            break
+    return found
+
+
+def _tsquery(terms: tuple[Term, ...]) -> Any:
+    # The configuration is written out, not bound, so the planner can use the expression index.
+    german: Any = literal_column("'german'")
+    plain, prefixed = tsquery_parts(terms)
+    parts: list[Any] = []
+    if plain:
+        parts.append(func.websearch_to_tsquery(german, plain))
+    if prefixed:
+        parts.append(func.to_tsquery(german, prefixed))
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = combined.op("&&")(part)
+    return combined
+
+
+def _conversation_hits(
+    session: Session, query: Query, account_ids: Collection[int] | None
+) -> list[int]:
+    """Conversations whose contact's handle or name holds the name part, within the tags."""
+    statement = (
+        select(col(Conversation.id))
+        .join(Contact, col(Contact.id) == Conversation.contact_id)
+        .where(*_filters(query, account_ids, Conversation.id, col(Conversation.account_id)))
+        .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
+        .limit(LIMIT + 1)
+    )
+    if query.name:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", query.name.lower()) + "%"
+        statement = statement.where(
+            or_(
+                col(Contact.handle).ilike(pattern, escape="\\"),
+                col(Contact.display_name).ilike(pattern, escape="\\"),
+            )
+        )
+    return [conversation_id for conversation_id in session.exec(statement).all() if conversation_id]
+
+
+def _merge(
+    session: Session, by_message: dict[int, int], by_name: list[int], order: Order
+) -> list[int]:
+    """One list of conversation ids: name matches first by relevance, else by latest match."""
+    if order == "relevance":
+        return list(dict.fromkeys([*by_name, *by_message]))
+    when: dict[int, datetime] = {}
+    if by_message:
+        messages = select(col(Message.conversation_id), col(Message.created_at)).where(
+            col(Message.id).in_(list(by_message.values())[: LIMIT + 1])
+        )
+        when.update(session.exec(messages).all())
+    if by_name:
+        latest = select(col(Conversation.id), col(Conversation.last_message_at)).where(
+            col(Conversation.id).in_(by_name)
+        )
+        for conversation_id, at in session.exec(latest).all():
+            if conversation_id is not None:
+                when.setdefault(conversation_id, at)
+    return sorted(when, key=lambda conversation_id: (when[conversation_id], conversation_id))[::-1]
+
+
+def _load(
+    session: Session, ids: list[int], by_message: dict[int, int], query: Query, stemmed: bool
+) -> list[Hit]:
+    if not ids:
+        return []
+    rows = session.exec(
+        select(Conversation, Contact, Account)
+        .join(Contact, col(Contact.id) == Conversation.contact_id)
+        .join(Account, col(Account.id) == Conversation.account_id)
+        .where(col(Conversation.id).in_(ids))
+    ).all()
+    latest = (
+        select(func.max(Message.id))
+        .where(col(Message.conversation_id).in_([i for i in ids if i not in by_message]))
+        .group_by(col(Message.conversation_id))
+    )
+    message_ids = [by_message[i] for i in ids if i in by_message]
+    messages = {
+        message.conversation_id: message
+        for message in session.exec(
+            select(Message).where(
+                or_(col(Message.id).in_(message_ids), col(Message.id).in_(latest))
+            )
+        ).all()
+    }
+    by_id = {
+        conversation.id: (conversation, contact, account) for conversation, contact, account in rows
+    }
+    hits = []
+    for conversation_id in ids:
+        conversation, contact, account = by_id[conversation_id]
+        message = messages.get(conversation_id)
+        matched = conversation_id in by_message
+        hits.append(
+            Hit(
+                conversation=conversation,
+                contact=contact,
+                account=account,
+                name=highlight_substring(contact.display_name or "", query.name),
+                handle=highlight_substring(contact.handle or "", query.name),
+                snippet=highlight(message.text, query.terms if matched else (), stemmed=stemmed)
+                if message
+                else Markup(""),
+                message=message,
+                message_matched=matched,
+            )
+        )
+    return hits
+
+
+def fts5_query(terms: Iterable[Term]) -> str:
+    """An FTS5 query that ANDs the terms, each a quoted string, so user syntax stays text."""
+    quoted = []
+    for term in terms:
+        string = '"' + " ".join(term.tokens).replace('"', '""') + '"'
+        quoted.append(string + ("*" if term.prefix else ""))
+    return " AND ".join(quoted)
+
+
+def tsquery_parts(terms: Iterable[Term]) -> tuple[str, str]:
+    """Input for websearch_to_tsquery (quoted phrases) and to_tsquery (prefixes, `:*`)."""
+    plain, prefixed = [], []
+    for term in terms:
+        if term.prefix:
+            words = ["'" + token.replace("'", "''") + "'" for token in term.tokens]
+            prefixed.append("(" + " <-> ".join(words) + ":*)")
+        else:
+            plain.append('"' + " ".join(term.tokens).replace('"', "") + '"')
+    return " ".join(plain), " & ".join(prefixed)
+
+
+def fold(word: str) -> str:
+    """A word as the index compares it: case and diacritics gone (ä → a, ß → ss)."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _stem(word: str) -> str:
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def highlight(text: str, terms: Iterable[Term], *, stemmed: bool = False) -> Markup:
+    """A snippet of text around the first match, escaped, with each matched word in <mark>."""
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for term in terms:
+        words = [fold(token) for token in term.tokens]
+        exact.update(_stem(w) if stemmed else w for w in words)
+        if term.prefix:
+            prefixes.append(_stem(words[-1]) if stemmed else words[-1])
+    spans = []
+    for found in _WORD.finditer(text):
+        word = fold(found.group())
+        key = _stem(word) if stemmed else word
+        if key in exact or any(word.startswith(p) or key.startswith(p) for p in prefixes):
+            spans.append(found.span())
+    first = spans[0][0] if spans else 0
+    start = max(0, first - _SNIPPET // 3)
+    if start:
+        # Begin and end at spaces where there are any, so the snippet shows whole words.
+        space = text.find(" ", start, first)
+        start = space + 1 if space >= 0 else first
+    end = min(len(text), start + _SNIPPET)
+    if end < len(text):
+        space = text.rfind(" ", first + 1, end)
+        end = space if space > 0 else end
+    return _marked(text, [s for s in spans if s[0] >= start and s[1] <= end], start, end)
+
+
+def highlight_substring(value: str, needle: str) -> Markup:
+    """Value escaped, with the first case-insensitive occurrence of needle in <mark>."""
+    at = value.lower().find(needle.lower()) if needle else -1
+    if at < 0 or len(value.lower()) != len(value):
+        return _marked(value, [], 0, len(value))
+    return _marked(value, [(at, at + len(needle))], 0, len(value))
+
+
+def _marked(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
+    pieces = [Markup("…")] if start > 0 else []
+    cursor = start
+    for left, right in spans:
+        pieces.append(Markup.escape(text[cursor:left]))
+        pieces.append(Markup("<mark>{}</mark>").format(text[left:right]))
+        cursor = right
+    pieces.append(Markup.escape(text[cursor:end]))
+    if end < len(text):
+        pieces.append(Markup("…"))
+    return Markup("").join(pieces)

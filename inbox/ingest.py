@@ -11,6 +11,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, select
 
+from anonymizer.enrich import language as detect_language
 from connectors import FailedPayload, InboundItem
 from inbox.models import (
     Account,
@@ -217,11 +218,14 @@ def _conversation(
             opened_at=item.created_at,
             last_message_at=item.created_at,
             sla_due_at=due,
+            language=_language(item.text),
         )
     else:
-        # A customer writing again reopens a closed or pending conversation.
+        # A customer writing again reopens a closed or pending conversation and wakes a
+        # snoozed one: whoever snoozed it was waiting for exactly this.
         conversation.status = ConversationStatus.open
         conversation.closed_at = None
+        conversation.snoozed_until = None
         # The customer waits again: the next answer is due, unless one already is earlier.
         if conversation.sla_due_at is None:
             conversation.sla_due_at = due
@@ -229,6 +233,12 @@ def _conversation(
     session.add(conversation)
     session.flush()
     return conversation
+
+
+def _language(text: str) -> str | None:
+    # Offline detection (no text leaves the machine); "und" means too little text to tell.
+    code = detect_language(without_nul(text))
+    return None if code == "und" else code
 
 
 def _fit(name: str | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography.fernet import MultiFernet
 from sqlmodel import Session, col, select
@@ -118,6 +118,7 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
     message.delivery_error = None
     message.external_id = sent.external_id
     message.raw = dict(sent.raw)
+    _record_response_time(conversation, account, sent.created_at)
     if conversation.first_response_at is None:
         conversation.first_response_at = sent.created_at
     conversation.sla_due_at = None
@@ -125,6 +126,25 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
     session.add_all([message, conversation])
     session.commit()
     return message
+
+
+def _record_response_time(
+    conversation: Conversation, account: Account, answered_at: datetime
+) -> None:
+    # Only an answer to a waiting customer counts; a second reply in a row is not a response.
+    if conversation.sla_due_at is None:
+        return
+    # The due time is kept as the wait's start plus the target, so the start can be recovered.
+    waiting_since = conversation.sla_due_at - timedelta(minutes=account.sla_minutes)
+    conversation.response_seconds_total += _seconds(answered_at - waiting_since)
+    conversation.response_count += 1
+    if conversation.first_response_at is None:
+        conversation.first_response_seconds = _seconds(answered_at - conversation.opened_at)
+
+
+def _seconds(delta: timedelta) -> int:
+    # Platform clocks may run a little behind ours: never a negative response time.
+    return max(0, round(delta.total_seconds()))
 
 
 def stuck_replies(*, session: Session, older_than: timedelta) -> list[Message]:

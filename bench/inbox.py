@@ -14,9 +14,9 @@ spread over the 50 agents, tags on about 30 %, a note on 5 %. Rows go in through
 executemany in batches, one transaction per batch; the SQLite full-text triggers fire as in
 production. Then ``ANALYZE`` (on PostgreSQL ``VACUUM ANALYZE``, the state autovacuum keeps a live
 database in). Each database is seeded once and reused while its counts match (migrations that
-landed since are applied to it): SQLite in
-``--data-dir`` (default /tmp/socialcare-bench), PostgreSQL in the database ``socialcare_bench``,
-created when missing (``--pg-url``). ``--reseed`` starts over. The research store, which these
+landed since are applied to it): SQLite in ``--data-dir`` (default /tmp/socialcare-bench),
+PostgreSQL in the database ``socialcare_bench``, created when missing (``--pg-url``).
+``--reseed`` starts over, ``--seed-only`` stops after seeding. The research store, which these
 pages never touch, is a SQLite file in the data folder for both backends.
 
 Measuring: one process, Flask's test client logged in as an agent through the login form, so
@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
@@ -566,7 +566,7 @@ def service_cursor(bench: Bench, view: str, page: int) -> tuple[str, int] | None
     list view does; walk the links for the last stretch. Falls back to walking if its API moved.
     """
     try:
-        from inbox.conversation_list import PAGE_SIZE, encode_cursor, list_conversations
+        from inbox.conversation_list import PAGE_SIZE, View, encode_cursor, list_conversations
 
         after: Any = None
         done = 0  # pages before the one the cursor opens
@@ -576,7 +576,7 @@ def service_cursor(bench: Bench, view: str, page: int) -> tuple[str, int] | None
                 step = min(20, page - 1 - done)
                 found = list_conversations(
                     session=session,
-                    view=view,
+                    view=cast(View, view),
                     user_id=bench.user_id,
                     now=utcnow(),
                     after=after,
@@ -585,7 +585,8 @@ def service_cursor(bench: Bench, view: str, page: int) -> tuple[str, int] | None
                 if found.next is None:
                     break
                 after, done = found.next, done + step
-            token = encode_cursor(after, secret=bench.app.secret_key) if after else None
+            secret = bench.app.secret_key or ""
+            token = encode_cursor(after, secret=secret) if after else None
     except (ImportError, TypeError, AttributeError) as moved:
         print(f"   (cursor shortcut unavailable: {moved!r}; walking the next links)")
         return walk_next_links(bench, view, page)
@@ -808,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--reseed", action="store_true", help="seed again even if present")
     parser.add_argument("--sql", action="store_true", help="explain the slowest SQL of misses")
+    parser.add_argument("--seed-only", action="store_true", help="seed, measure nothing")
     args = parser.parse_args(argv)
     scale = Scale(args.messages)
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -830,6 +832,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{AGENTS} agents"
         )
         print(f"   {ensure_seeded(target, scale, key, args.reseed)}")
+        if args.seed_only:
+            continue
         load = os.getloadavg()[0]
         results = measure(target, scale, args, key)
         print(

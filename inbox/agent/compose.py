@@ -1,47 +1,113 @@
-"""The reply composer: send a reply through the official account, retry a refused one."""
+"""The reply composer: send a signed reply through the official account, retry a refused one."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from dataclasses import dataclass
+
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from connectors import ConnectorError
 from inbox import db
+from inbox.accounts import connector_for
 from inbox.agent import AGENT_ROLES, bp, get_conversation
 from inbox.agent.thread import thread
 from inbox.auth import roles_required
+from inbox.canned import canned_for, signature_for, with_signature
 from inbox.config import multi_fernet
+from inbox.conversations import Thread
+from inbox.crypto import CredentialsError
 from inbox.models import Delivery, Message, User
+from inbox.presence import Present, missed_messages, others_present
 from inbox.replies import ReplyError, deliver, send_reply
+from inbox.workflow_models import CannedReply
+
+PLATFORM_NAMES = {"x": "X", "facebook": "Facebook", "instagram": "Instagram", "demo": "Demo"}
+
+
+@dataclass(frozen=True, slots=True)
+class Composer:
+    """What the composer shows besides the draft: who posts, limits, signature, colleagues."""
+
+    platform: str
+    limit: int | None
+    length: int
+    signature: str
+    seen_id: int
+    collision: bool
+    canned: list[CannedReply]
+    others: list[Present]
+
+
+@bp.app_template_global("composer_for")
+def composer_for(thread: Thread, draft: str = "") -> Composer:
+    """The composer's state for the logged-in agent on this thread (called by the template)."""
+    session = db.session()
+    account, conversation = thread.account, thread.conversation
+    assert account.id is not None and conversation.id is not None
+    signature = signature_for(session=session, account_id=account.id, user_id=current_user.id)
+    limit, length = None, len(with_signature(draft, signature))
+    try:
+        connector = connector_for(account, multi_fernet(current_app.config["ENCRYPTION_KEYS"]))
+        limit = connector.max_reply_length
+        length = connector.reply_length(with_signature(draft, signature))
+    except (ConnectorError, CredentialsError):
+        pass  # the composer still works; sending will tell what is wrong with the account
+    return Composer(
+        platform=PLATFORM_NAMES.get(account.platform, account.platform),
+        limit=limit,
+        length=length,
+        signature=signature,
+        seen_id=max((item.message.id or 0 for item in thread.messages), default=0),
+        collision=bool(g.get("composer_collision", False)),
+        canned=canned_for(session=session, account_id=account.id, language=conversation.language),
+        others=others_present(
+            session=session, conversation_id=conversation.id, user_id=current_user.id
+        ),
+    )
 
 
 @bp.post("/<int:conversation_id>/reply")
 @roles_required(*AGENT_ROLES)
 def reply(conversation_id: int) -> Response | tuple[str, int]:
-    """Send the agent's reply through the conversation's official account."""
+    """Send the agent's reply, unless something new arrived that the agent has not seen."""
     session = db.session()
     conversation = get_conversation(conversation_id)
     agent = session.get(User, current_user.id)
-    assert agent is not None
+    assert agent is not None and agent.id is not None
     text = request.form.get("text", "")
+    seen_id = request.form.get("seen", type=int)
+    if seen_id is not None and request.form.get("confirm") != "1":
+        missed = missed_messages(
+            session=session, conversation_id=conversation_id, seen_id=seen_id, user_id=agent.id
+        )
+        if missed:
+            g.composer_collision = True
+            return thread(conversation_id, draft=text), 409
+    signature = signature_for(session=session, account_id=conversation.account_id, user_id=agent.id)
     try:
         message = send_reply(
             session=session,
             fernet=multi_fernet(current_app.config["ENCRYPTION_KEYS"]),
             conversation=conversation,
             agent=agent,
-            text=text,
+            text=with_signature(text, signature),
             ip=request.remote_addr,
         )
     except ReplyError as exc:
         flash(_reply_error_text(exc), "error")
         return thread(conversation_id, draft=text), 422
+    _flash_delivery(message)
+    return redirect(url_for("agent.thread", conversation_id=conversation_id))
+
+
+def _flash_delivery(message: Message) -> None:
     if message.delivery == Delivery.sent:
         flash(_("Reply sent."), "success")
     else:
         flash(_("The platform did not accept the reply; it is kept to retry."), "error")
-    return redirect(url_for("agent.thread", conversation_id=conversation_id))
 
 
 def _reply_error_text(error: ReplyError) -> str:
@@ -70,8 +136,10 @@ def retry(conversation_id: int, message_id: int) -> Response:
         fernet=multi_fernet(current_app.config["ENCRYPTION_KEYS"]),
         message=message,
     )
-    if message.delivery == Delivery.sent:
-        flash(_("Reply sent."), "success")
-    else:
-        flash(_("The platform did not accept the reply; it is kept to retry."), "error")
+    _flash_delivery(message)
     return redirect(url_for("agent.thread", conversation_id=conversation_id))
+
+
+# The presence and canned-reply endpoints register on `bp` too; importing them here keeps
+# the composer's routes together without touching the package's import list.
+from inbox.agent import presence_views as _presence_views  # noqa: E402,F401

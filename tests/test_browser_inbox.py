@@ -347,5 +347,8 @@ def test_two_agents_see_each_other_and_get_the_collision_warning(
 
         # Having read it, Ben sends his reply after all.
         ben.locator("form.composer").get_by_role("button", name="Send reply").click()
-        ben.locator("li.message.outbound", has_text=draft.strip()).wait_for()
+        sent = ben.locator("li.message.outbound", has_text=draft.strip())
+        sent.wait_for()
         assert ben.locator("[data-collision]").count() == 0
+        assert sent.locator(".author").inner_text().strip() == SECOND_NAME
+        assert sent.locator(".delivery").inner_text().strip() == "sent"

@@ -20,4 +20,10 @@ def get_conversation(conversation_id: int) -> Conversation:
 
 
 # The views register themselves on `bp`; they import it from here, so they come last.
-from inbox.agent import compose, conversation_list, search, thread  # noqa: E402,F401
+from inbox.agent import (  # noqa: E402,F401
+    compose,
+    conversation_list,
+    presence_views,
+    search,
+    thread,
+)

@@ -138,8 +138,3 @@ def retry(conversation_id: int, message_id: int) -> Response:
     )
     _flash_delivery(message)
     return redirect(url_for("agent.thread", conversation_id=conversation_id))
-
-
-# The presence and canned-reply endpoints register on `bp` too; importing them here keeps
-# the composer's routes together without touching the package's import list.
-from inbox.agent import presence_views as _presence_views  # noqa: E402,F401

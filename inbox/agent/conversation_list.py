@@ -2,34 +2,129 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from flask import abort, current_app, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from anonymizer.enrich import SUPPORTED_LANGUAGES
 from inbox import db
 from inbox.agent import AGENT_ROLES, bp
 from inbox.auth import roles_required
-from inbox.conversation_list import VIEWS, View, list_conversations
+from inbox.conversation_list import (
+    COUNT_CAP,
+    KINDS,
+    SLA_STATES,
+    VIEWS,
+    Filters,
+    Page,
+    View,
+    count_views,
+    decode_cursor,
+    encode_cursor,
+    filter_options,
+    list_conversations,
+    parse_filters,
+)
 from inbox.types import utcnow
 
+VIEW_LABELS = {
+    "mine": _l("Mine"),
+    "unassigned": _l("Unassigned"),
+    "open": _l("All open"),
+    "pending": _l("Pending"),
+    "snoozed": _l("Snoozed"),
+    "closed": _l("Closed"),
+    "spam": _l("Spam"),
+}
+SLA_LABELS = {
+    "late": _l("Overdue"),
+    "soon": _l("Due within 10 minutes"),
+    "later": _l("Due later"),
+    "none": _l("No reply due"),
+}
+LANGUAGE_LABELS = {"de": _l("German"), "en": _l("English")}
 
-def _view() -> View:
-    view = request.args.get("view", "open")
-    return view if view in VIEWS else "open"
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    view: View
+    filters: Filters
+    deeper: bool
+    page: Page
+
+
+def _load(now: datetime) -> _Request:
+    """The page the query string asks for; malformed filters or cursors are a 400."""
+    asked = request.args.get("view", "open")
+    # An unknown view is a stale bookmark, not an attack: show the default one.
+    view: View = next((known for known in VIEWS if known == asked), "open")
+    try:
+        filters = parse_filters(request.args)
+        token = request.args.get("cursor", "")
+        after = decode_cursor(token, secret=current_app.secret_key or b"") if token else None
+        page = list_conversations(
+            session=db.session(),
+            view=view,
+            user_id=current_user.id,
+            now=now,
+            filters=filters,
+            after=after,
+        )
+    except ValueError:
+        abort(400)
+    return _Request(view=view, filters=filters, deeper=after is not None, page=page)
+
+
+def _count_label(count: int) -> str:
+    return f"{COUNT_CAP - 1}+" if count >= COUNT_CAP else str(count)
 
 
 @bp.get("")
 @roles_required(*AGENT_ROLES)
 def conversations() -> str:
-    """The conversation list, most urgent first."""
-    view = _view()
-    rows = list_conversations(session=db.session(), view=view)
+    """The conversation list of one view, filtered, most urgent first, one page at a time."""
+    now = utcnow()
+    loaded = _load(now)
+    # Every link of the page keeps the view's filters: other views, further pages, the refresh.
+    args: dict[str, Any] = {"view": loaded.view, **loaded.filters.as_args()}
+    session = db.session()
+    counts = count_views(session=session, user_id=current_user.id, now=now, filters=loaded.filters)
+    following = loaded.page.next
+    next_url = None
+    if following is not None:
+        token = encode_cursor(following, secret=current_app.secret_key or b"")
+        next_url = url_for("agent.conversations", **args, cursor=token)
     return render_template(
-        "agent/conversations.html", rows=rows, view=view, views=VIEWS, now=utcnow()
+        "agent/conversations.html",
+        rows=loaded.page.rows,
+        view=loaded.view,
+        views=VIEWS,
+        view_labels=VIEW_LABELS,
+        counts={view: _count_label(count) for view, count in counts.items()},
+        filters=loaded.filters,
+        filter_args=loaded.filters.as_args(),
+        options=filter_options(session=session),
+        kinds=KINDS,
+        sla_states=SLA_STATES,
+        sla_labels=SLA_LABELS,
+        languages=[(code, LANGUAGE_LABELS.get(code, code)) for code in SUPPORTED_LANGUAGES],
+        deeper=loaded.deeper,
+        next_url=next_url,
+        refresh_url=url_for("agent.conversation_rows", **args),
+        now=now,
     )
 
 
 @bp.get("/rows")
 @roles_required(*AGENT_ROLES)
 def conversation_rows() -> str:
-    """Just the list's rows, fetched by the page every few seconds so new items appear."""
-    rows = list_conversations(session=db.session(), view=_view())
-    return render_template("agent/_rows.html", rows=rows, now=utcnow())
+    """Just the rows of a view's first page, fetched every few seconds so new items appear."""
+    now = utcnow()
+    loaded = _load(now)
+    return render_template(
+        "agent/_rows.html", rows=loaded.page.rows, filters=loaded.filters, now=now
+    )

@@ -147,6 +147,7 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_status_due", "status", "sla_due_at", "id"),
         Index("ix_conversation_assignee_due", "assignee_id", "sla_due_at", "id"),
         Index("ix_conversation_status_activity", "status", "last_message_at", "id"),
+        Index("ix_conversation_status_closed", "status", "closed_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -19,10 +19,11 @@ from inbox.workflow_models import ConversationTag
 Order = Literal["newest", "relevance"]
 ORDERS: tuple[Order, ...] = ("newest", "relevance")
 LIMIT = 50
-# Matching messages are read in batches until enough distinct conversations turn up; the cap
-# bounds the work when one conversation holds thousands of matches.
-_BATCH = 500
-_MAX_BATCHES = 8
+# At most this many matching messages are read (newest or best first) and grouped into
+# conversations: it bounds the work for a word that occurs in every tenth message.
+_SCAN = 1000
+_Rows = Sequence[tuple[int | None, int]]  # (message id, conversation id)
+_WINDOW = 50_000
 _MAX_TERMS = 16
 _WORD = re.compile(r"[^\W_]+")
 _TAG = re.compile(r"tag:(\S+)", re.IGNORECASE)
@@ -95,7 +96,8 @@ def parse_query(text: str, *, tags: Iterable[str] = ()) -> Query:
     return Query(
         terms=tuple(terms[:_MAX_TERMS]),
         name=name if len(name) >= 2 else "",
-        tags=tuple(dict.fromkeys(tag[:64] for tag in wanted)),
+        # Stored as the thread's tag action stores them: spaces collapsed, lower case.
+        tags=tuple(dict.fromkeys(" ".join(tag.split()).lower()[:64] for tag in wanted)),
     )
 
 
@@ -110,14 +112,15 @@ def search_conversations(
     if query.empty:
         return Results(hits=[], more=False)
     stemmed = session.get_bind().dialect.name == "postgresql"
-    by_message = _message_hits(session, query, order, account_ids) if query.terms else {}
+    by_message, cut = (
+        _message_hits(session, query, order, account_ids) if query.terms else ({}, False)
+    )
     by_name: list[int] = []
     if query.name or not query.terms:
         by_name = _conversation_hits(session, query, account_ids)
-    ordered = _merge(session, by_message, by_name, order)
-    ids = ordered[: LIMIT + 1]
+    ids = _merge(session, by_message, by_name, order)[: LIMIT + 1]
     hits = _load(session, ids[:LIMIT], by_message, query, stemmed)
-    return Results(hits=hits, more=len(ids) > LIMIT)
+    return Results(hits=hits, more=len(ids) > LIMIT or cut)
 
 
 def _filters(
@@ -125,11 +128,10 @@ def _filters(
 ) -> list[Any]:
     found: list[Any] = []
     for tag in query.tags:
-        # Tags are compared as typed and in lower case, both straight off the tag index.
         found.append(
             exists().where(
                 col(ConversationTag.conversation_id) == conversation_id,
-                col(ConversationTag.tag).in_({tag, tag.lower()}),
+                col(ConversationTag.tag) == tag,
             )
         )
     if account_ids is not None:
@@ -139,47 +141,78 @@ def _filters(
 
 def _message_hits(
     session: Session, query: Query, order: Order, account_ids: Collection[int] | None
-) -> dict[int, int]:
-    """Conversation id → its best matching message id, in result order."""
-    statement = select(col(Message.id), col(Message.conversation_id)).where(
-        *_filters(query, account_ids, Message.conversation_id, col(Message.account_id))
-    )
+) -> tuple[dict[int, int], bool]:
+    """Conversation id → its best matching message id in result order; whether the scan was cut."""
     if session.get_bind().dialect.name == "postgresql":
-        vector = func.to_tsvector(literal_column("'german'"), col(Message.text))
-        tsquery = _tsquery(query.terms)
-        statement = statement.where(vector.bool_op("@@")(tsquery)).order_by(
-            func.ts_rank(vector, tsquery).desc() if order == "relevance" else col(Message.id).desc()
-        )
+        rows = _postgresql_matches(session, query, order, account_ids)
     else:
-        statement = (
-            statement.join(_FTS, _FTS.c.rowid == Message.id)
+        rows = session.exec(
+            select(col(Message.id), col(Message.conversation_id))
+            .join(_FTS, _FTS.c.rowid == Message.id)
             .where(literal_column("message_fts").op("MATCH")(fts5_query(query.terms)))
+            .where(*_filters(query, account_ids, Message.conversation_id, col(Message.account_id)))
             .order_by(_FTS.c.rank if order == "relevance" else _FTS.c.rowid.desc())
-        )
+            .limit(_SCAN)
+        ).all()
     found: dict[int, int] = {}
-    for batch in range(_MAX_BATCHES):
-        rows = session.exec(statement.offset(batch * _BATCH).limit(_BATCH)).all()
-        for message_id, conversation_id in rows:
-            if message_id is not None:
-                found.setdefault(conversation_id, message_id)
-        if len(rows) < _BATCH or len(found) > LIMIT:
-            break
-    return found
+    for message_id, conversation_id in rows:
+        found.setdefault(conversation_id, message_id or 0)
+    return found, len(rows) == _SCAN
+
+
+def _postgresql_matches(
+    session: Session, query: Query, order: Order, account_ids: Collection[int] | None
+) -> _Rows:
+    vector = func.to_tsvector(literal_column("'german'"), col(Message.text))
+    tsquery = _tsquery(query.terms)
+
+    def newest(above: int) -> _Rows:
+        # Matches come off the GIN index (ANDed with a range of the primary key) and are
+        # ordered after: left to itself, the planner walks the primary key backwards and
+        # computes to_tsvector for every row it passes.
+        matched = (
+            select(col(Message.id), col(Message.conversation_id), col(Message.account_id))
+            .where(vector.bool_op("@@")(tsquery), col(Message.id) > above)
+            .cte("matched")
+            .prefix_with("MATERIALIZED")
+        )
+        return session.exec(
+            select(matched.c.id, matched.c.conversation_id)
+            .where(*_filters(query, account_ids, matched.c.conversation_id, matched.c.account_id))
+            .order_by(matched.c.id.desc())
+            .limit(_SCAN)
+        ).all()
+
+    # A frequent word fills the scan from the newest messages alone, without reading all
+    # its matches; the result is the same, as every id in the window beats every id outside.
+    top = session.exec(select(func.max(Message.id))).one() or 0
+    rows = newest(top - _WINDOW) if top > _WINDOW else []
+    if len(rows) < _SCAN:
+        rows = newest(0)
+    if order == "relevance" and rows:
+        # Ranking recomputes each text's vector, so only the newest matches are ranked.
+        rows = session.exec(
+            select(col(Message.id), col(Message.conversation_id))
+            .where(col(Message.id).in_([message_id for message_id, _ in rows]))
+            .order_by(func.ts_rank(vector, tsquery).desc(), col(Message.id).desc())
+        ).all()
+    return rows
 
 
 def _tsquery(terms: tuple[Term, ...]) -> Any:
+    """Words as quoted websearch phrases, prefixes as `:*` lexemes; tokens are alphanumeric."""
     # The configuration is written out, not bound, so the planner can use the expression index.
     german: Any = literal_column("'german'")
-    plain, prefixed = tsquery_parts(terms)
-    parts: list[Any] = []
-    if plain:
-        parts.append(func.websearch_to_tsquery(german, plain))
+    plain = " ".join('"' + " ".join(term.tokens) + '"' for term in terms if not term.prefix)
+    prefixed = " & ".join(
+        "(" + " <-> ".join(f"'{token}'" for token in term.tokens) + ":*)"
+        for term in terms
+        if term.prefix
+    )
+    parts = [func.websearch_to_tsquery(german, plain)] if plain else []
     if prefixed:
         parts.append(func.to_tsquery(german, prefixed))
-    combined = parts[0]
-    for part in parts[1:]:
-        combined = combined.op("&&")(part)
-    return combined
+    return parts[0] if len(parts) == 1 else parts[0].op("&&")(parts[1])
 
 
 def _conversation_hits(
@@ -195,11 +228,12 @@ def _conversation_hits(
     )
     if query.name:
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", query.name.lower()) + "%"
+        # SQLite's LIKE ignores ASCII case by itself; PostgreSQL's ILIKE is several times
+        # slower on a scan than lower() with LIKE.
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        fields = [col(Contact.handle), col(Contact.display_name)]
         statement = statement.where(
-            or_(
-                col(Contact.handle).ilike(pattern, escape="\\"),
-                col(Contact.display_name).ilike(pattern, escape="\\"),
-            )
+            or_(*((func.lower(f) if postgresql else f).like(pattern, escape="\\") for f in fields))
         )
     return [conversation_id for conversation_id in session.exec(statement).all() if conversation_id]
 
@@ -237,19 +271,18 @@ def _load(
         .join(Account, col(Account.id) == Conversation.account_id)
         .where(col(Conversation.id).in_(ids))
     ).all()
-    latest = (
-        select(func.max(Message.id))
-        .where(col(Message.conversation_id).in_([i for i in ids if i not in by_message]))
-        .group_by(col(Message.conversation_id))
-    )
     message_ids = [by_message[i] for i in ids if i in by_message]
+    others = [i for i in ids if i not in by_message]
+    if others:
+        latest = session.exec(
+            select(func.max(Message.id))
+            .where(col(Message.conversation_id).in_(others))
+            .group_by(col(Message.conversation_id))
+        ).all()
+        message_ids += [message_id for message_id in latest if message_id is not None]
     messages = {
         message.conversation_id: message
-        for message in session.exec(
-            select(Message).where(
-                or_(col(Message.id).in_(message_ids), col(Message.id).in_(latest))
-            )
-        ).all()
+        for message in session.exec(select(Message).where(col(Message.id).in_(message_ids))).all()
     }
     by_id = {
         conversation.id: (conversation, contact, account) for conversation, contact, account in rows
@@ -283,18 +316,6 @@ def fts5_query(terms: Iterable[Term]) -> str:
         string = '"' + " ".join(term.tokens).replace('"', '""') + '"'
         quoted.append(string + ("*" if term.prefix else ""))
     return " AND ".join(quoted)
-
-
-def tsquery_parts(terms: Iterable[Term]) -> tuple[str, str]:
-    """Input for websearch_to_tsquery (quoted phrases) and to_tsquery (prefixes, `:*`)."""
-    plain, prefixed = [], []
-    for term in terms:
-        if term.prefix:
-            words = ["'" + token.replace("'", "''") + "'" for token in term.tokens]
-            prefixed.append("(" + " <-> ".join(words) + ":*)")
-        else:
-            plain.append('"' + " ".join(term.tokens).replace('"', "") + '"')
-    return " ".join(plain), " & ".join(prefixed)
 
 
 def fold(word: str) -> str:

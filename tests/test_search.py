@@ -270,11 +270,13 @@ def test_finds_conversations_by_tag_in_the_query_or_the_tag_field(
     billing = write_in(session, account, "Rechnung doppelt", who=("1", "Ada A", "ada"))
     other = write_in(session, account, "Rechnung falsch", who=("2", "Bea B", "bea"))
     tag(session, billing, "billing")
-    tag(session, other, "shipping")
+    tag(session, other, "late shipping")
 
-    assert found_ids(search(agent_client, "tag:billing")) == [billing.conversation_id]
+    assert found_ids(search(agent_client, "TAG:Billing")) == [billing.conversation_id]
     assert found_ids(search(agent_client, "tag:billing Rechnung")) == [billing.conversation_id]
-    assert found_ids(search(agent_client, "Rechnung", tag="shipping")) == [other.conversation_id]
+    assert found_ids(search(agent_client, "Rechnung", tag=" Late  Shipping")) == [
+        other.conversation_id
+    ]
     assert found_ids(search(agent_client, "", tag="billing")) == [billing.conversation_id]
     assert found_ids(search(agent_client, "tag:billing falsch")) == []
     assert found_ids(search(agent_client, "tag:nothing")) == []
@@ -441,3 +443,21 @@ def test_searching_is_audited_without_the_query_text(
     assert event.detail["results"] == 1
     assert "lindenweg" not in repr(event.detail).lower()
     assert "lindenweg" not in repr(event.target_type).lower()
+
+
+def test_a_frequent_word_is_read_from_the_newest_messages_and_old_ones_are_still_found(
+    agent_client: FlaskClient, session: Session, account: Account, monkeypatch: Any
+) -> None:
+    # Scaled down: PostgreSQL first looks at the newest few messages, then at all of them.
+    monkeypatch.setattr("inbox.search._WINDOW", 3)
+    monkeypatch.setattr("inbox.search._SCAN", 2)
+    old = write_in(session, account, "Reklamation wegen Kratzer", who=("o", "Olga Alt", None))
+    written = [
+        write_in(session, account, f"Lieferung {n}", who=(f"n{n}", f"Neu {n}", None))
+        for n in range(4)
+    ]
+
+    body = search(agent_client, "lieferung")
+    assert found_ids(body) == [written[3].conversation_id, written[2].conversation_id]
+    assert "Only the first 2 conversations are shown" in body
+    assert found_ids(search(agent_client, "reklamation")) == [old.conversation_id]

@@ -114,7 +114,7 @@ def row_names(body: str) -> list[str]:
     """The customer names in the list, top to bottom."""
     return [
         html.unescape(name.strip())
-        for name in re.findall(r'<a href="/conversations/\d+">(.*?)</a>', body, re.S)
+        for name in re.findall(r'<a href="/conversations/\d+"><bdi>(.*?)</bdi></a>', body, re.S)
     ]
 
 
@@ -234,7 +234,7 @@ def test_thread_shows_messages_in_the_order_they_were_written(
     ]
     authors = [author_of(block) for _, block in messages(body)]
     assert authors == ["Jo Doe", "Jo Doe", AGENT_NAME]
-    assert "<h1>Jo Doe" in body
+    assert "<h1><bdi>Jo Doe</bdi>" in body
     assert "Direct message · Quendelmarkt · open" in body
 
 

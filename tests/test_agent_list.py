@@ -120,7 +120,10 @@ def rows(body: str) -> list[tuple[str, str, int, str]]:
 
 def names(body: str) -> list[str]:
     """The customer names in the list, top to bottom."""
-    found = (re.search(r'<a href="/conversations/\d+">(.*?)</a>', r[3], re.S) for r in rows(body))
+    found = (
+        re.search(r'<a href="/conversations/\d+"><bdi>(.*?)</bdi></a>', r[3], re.S)
+        for r in rows(body)
+    )
     return [html.unescape(match.group(1)) for match in found if match]
 
 

@@ -30,8 +30,8 @@ Each is warmed up, then requested ``--repeat`` times. The table shows the median
 percentile (nearest rank) of the wall time against the targets, 50 ms for list and
 conversation views and 200 ms for search, then the medians of the time spent in SQL, of the
 number of statements and of this process's CPU time: on a busy machine the wall time grows
-with the load, the CPU time much less. ``--sql`` adds, for every view that misses, its slowest
-SQL statement with the database's plan (EXPLAIN QUERY PLAN / EXPLAIN ANALYZE).
+with the load, the CPU time much less. ``--sql`` adds, for every view that misses, the statement
+that took most of its SQL time, with the database's plan (EXPLAIN QUERY PLAN / EXPLAIN ANALYZE).
 """
 
 from __future__ import annotations
@@ -515,7 +515,8 @@ class Result:
     target_ms: float
     requests: list[Request] = field(default_factory=list)
     error: str = ""
-    slowest_sql: tuple[float, str, Any] | None = None
+    # Per distinct statement: total milliseconds over all requests, and its last parameters.
+    statements: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     def percentile(self, q: float, of: Callable[[Request], float] = lambda r: r.ms) -> float:
         """Nearest-rank percentile, in milliseconds unless ``of`` picks something else."""
@@ -657,9 +658,9 @@ class Bench:
             cpu = 1000 * (time.process_time() - cpu)
             sql = sum(s[0] for s in self._statements)
             result.requests.append(Request(took, cpu, sql, len(self._statements)))
-            slowest = max(self._statements, default=None, key=lambda s: s[0])
-            if slowest and (result.slowest_sql is None or slowest[0] > result.slowest_sql[0]):
-                result.slowest_sql = slowest
+            for took_ms, statement, params in self._statements:
+                total = result.statements.get(statement, (0.0, None))[0]
+                result.statements[statement] = (total + took_ms, params)
             if response.status_code != 200:
                 result.error = f"HTTP {response.status_code} on {url}"
                 break
@@ -766,7 +767,7 @@ def measure(target: Target, scale: Scale, args: argparse.Namespace, key: bytes) 
 
 
 def report(backend: str, results: list[Result], engine_url: str | None) -> None:
-    """Print the table; given a database URL, the slowest statement and plan of each miss."""
+    """Print the table; given a database URL, the costliest statement and plan of each miss."""
     print(
         f"{'view':<50}{'p50 ms':>7}{'p95 ms':>7}{'n':>4}{'target':>7}  {'result':<6}"
         "  medians of SQL time, statements, CPU time"
@@ -787,14 +788,15 @@ def report(backend: str, results: list[Result], engine_url: str | None) -> None:
         return
     engine = make_engine(engine_url)
     for r in results:
-        if r.verdict == "MISS" and r.slowest_sql is not None:
-            took, statement, params = r.slowest_sql
-            print(
-                f"\n[{backend}] {r.view}: slowest statement {took:.1f} ms\n  "
-                + " ".join(statement.split())
-                + f"\n  params {params!r}\n"
-                + explain(engine, statement, params)
-            )
+        if r.verdict != "MISS" or not r.statements:
+            continue
+        statement, (total, params) = max(r.statements.items(), key=lambda item: item[1][0])
+        shown = re.sub(r"^SELECT .{120,}? FROM ", "SELECT … FROM ", " ".join(statement.split()))
+        print(
+            f"\n[{backend}] {r.view}: costliest statement, {total / len(r.requests):.1f} ms"
+            f" per request ({100 * total / sum(q.sql_ms for q in r.requests):.0f} % of SQL time)"
+            f"\n  {shown}\n  params {params!r}\n{explain(engine, statement, params)}"
+        )
     engine.dispose()
 
 
@@ -808,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/socialcare-bench"))
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--reseed", action="store_true", help="seed again even if present")
-    parser.add_argument("--sql", action="store_true", help="explain the slowest SQL of misses")
+    parser.add_argument("--sql", action="store_true", help="explain the costliest SQL of misses")
     parser.add_argument("--seed-only", action="store_true", help="seed, measure nothing")
     args = parser.parse_args(argv)
     scale = Scale(args.messages)

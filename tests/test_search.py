@@ -100,7 +100,7 @@ def result_rows(body: str) -> list[tuple[int, str]]:
 
 def snippets(body: str) -> list[str]:
     """The matched message of each result as the HTML the browser gets."""
-    return [s.strip() for s in re.findall(r'<p class="snippet-text">(.*?)</p>', body, re.S)]
+    return re.findall(r'<p class="snippet-text" dir="auto"><bdi>(.*?)</bdi></p>', body, re.S)
 
 
 def found_ids(body: str) -> list[int]:
@@ -124,7 +124,8 @@ def test_finds_conversations_by_words_in_their_messages(
 
     body = search(agent_client, "paket")
     assert found_ids(body) == [paket.conversation_id]
-    assert "Jo Doe" in body and "@jodoe" in body and "Direct message" in body
+    assert "<bdi>Jo Doe</bdi>" in body and "@<bdi>jodoe</bdi>" in body
+    assert "Direct message" in body
     # Every word must occur: no conversation has both.
     assert found_ids(search(agent_client, "Paket Rechnung")) == []
     assert found_ids(search(agent_client, "Rechnung stimmt")) == [other.conversation_id]
@@ -240,7 +241,8 @@ def test_finds_conversations_by_contact_handle_or_name(
         body = search(agent_client, q)
         assert found_ids(body) == [jo.conversation_id], q
     body = search(agent_client, "doe")
-    assert "Jo <mark>Doe</mark>" in body
+    assert "<bdi>Jo <mark>Doe</mark></bdi>" in body
+    assert "@<bdi>jo<mark>doe</mark></bdi>" in body
     # A name match shows the latest message for orientation, without marks.
     assert snippets(body) == ["Hallo"]
     assert "Latest message" in body
@@ -317,6 +319,19 @@ def test_hostile_message_text_stays_text_in_results(
     assert (
         marked == "&lt;<mark>script</mark>&gt;x&lt;/<mark>script</mark>&gt; &amp;<mark>amp</mark>;"
     )
+
+
+def test_right_to_left_overrides_and_long_words_stay_in_their_place(
+    agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    text = "\u202eParcel gnissim\u202c " + "x" * 500 + " Paket"
+    write_in(session, account, text, who=("r", "Evil\u202eeman", "rtl"))
+
+    body = search(agent_client, "paket")
+
+    # Isolated: a reversing character in a name or message cannot flip the page around it.
+    assert "<bdi>Evil\u202eeman</bdi>" in body
+    assert snippets(body) == ["…<mark>Paket</mark>"]
 
 
 def test_long_messages_show_a_snippet_around_the_match(

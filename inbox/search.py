@@ -14,6 +14,7 @@ from sqlalchemy import Integer, column, exists, func, literal_column, or_, table
 from sqlmodel import Session, col, select
 
 from inbox.models import Account, Contact, Conversation, Message
+from inbox.search_text import WORD, Term, fts5_query, highlight, highlight_substring
 from inbox.workflow_models import ConversationTag
 
 Order = Literal["newest", "relevance"]
@@ -25,20 +26,8 @@ _SCAN = 1000
 _Rows = Sequence[tuple[int | None, int]]  # (message id, conversation id)
 _WINDOW = 50_000
 _MAX_TERMS = 16
-_WORD = re.compile(r"[^\W_]+")
 _TAG = re.compile(r"tag:(\S+)", re.IGNORECASE)
 _FTS = table("message_fts", column("rowid", Integer), column("rank"))
-# Inflection endings the German stemmer drops, for marking "Pakete" when "Paket" matched.
-_ENDINGS = ("ern", "em", "en", "er", "es", "e", "s")
-_SNIPPET = 240
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """One word as typed, split the way the index splits it ("e-mail": e, mail)."""
-
-    tokens: tuple[str, ...]
-    prefix: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +75,10 @@ def parse_query(text: str, *, tags: Iterable[str] = ()) -> Query:
     chunks = _TAG.sub(" ", text).split()
     terms = []
     for chunk in chunks:
-        tokens = tuple(_WORD.findall(chunk))
+        tokens = tuple(WORD.findall(chunk))
         if tokens:
             bare = chunk.rstrip("*")
-            prefix = bare != chunk and bool(_WORD.fullmatch(bare[-1:]))
+            prefix = bare != chunk and bool(WORD.fullmatch(bare[-1:]))
             terms.append(Term(tokens=tokens, prefix=prefix))
     # A handle is often typed with its @; a single character would match nearly every contact.
     name = " ".join(chunk.rstrip("*") for chunk in chunks).lstrip("@").strip()
@@ -307,74 +296,3 @@ def _load(
             )
         )
     return hits
-
-
-def fts5_query(terms: Iterable[Term]) -> str:
-    """An FTS5 query that ANDs the terms, each a quoted string, so user syntax stays text."""
-    quoted = []
-    for term in terms:
-        string = '"' + " ".join(term.tokens).replace('"', '""') + '"'
-        quoted.append(string + ("*" if term.prefix else ""))
-    return " AND ".join(quoted)
-
-
-def fold(word: str) -> str:
-    """A word as the index compares it: case and diacritics gone (ä → a, ß → ss)."""
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
-def _stem(word: str) -> str:
-    for ending in _ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= 3:
-            return word[: -len(ending)]
-    return word
-
-
-def highlight(text: str, terms: Iterable[Term], *, stemmed: bool = False) -> Markup:
-    """A snippet of text around the first match, escaped, with each matched word in <mark>."""
-    exact: set[str] = set()
-    prefixes: list[str] = []
-    for term in terms:
-        words = [fold(token) for token in term.tokens]
-        exact.update(_stem(w) if stemmed else w for w in words)
-        if term.prefix:
-            prefixes.append(_stem(words[-1]) if stemmed else words[-1])
-    spans = []
-    for found in _WORD.finditer(text):
-        word = fold(found.group())
-        key = _stem(word) if stemmed else word
-        if key in exact or any(word.startswith(p) or key.startswith(p) for p in prefixes):
-            spans.append(found.span())
-    first = spans[0][0] if spans else 0
-    start = max(0, first - _SNIPPET // 3)
-    if start:
-        # Begin and end at spaces where there are any, so the snippet shows whole words.
-        space = text.find(" ", start, first)
-        start = space + 1 if space >= 0 else first
-    end = min(len(text), start + _SNIPPET)
-    if end < len(text):
-        space = text.rfind(" ", first + 1, end)
-        end = space if space > 0 else end
-    return _marked(text, [s for s in spans if s[0] >= start and s[1] <= end], start, end)
-
-
-def highlight_substring(value: str, needle: str) -> Markup:
-    """Value escaped, with the first case-insensitive occurrence of needle in <mark>."""
-    at = value.lower().find(needle.lower()) if needle else -1
-    if at < 0 or len(value.lower()) != len(value):
-        return _marked(value, [], 0, len(value))
-    return _marked(value, [(at, at + len(needle))], 0, len(value))
-
-
-def _marked(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
-    pieces = [Markup("…")] if start > 0 else []
-    cursor = start
-    for left, right in spans:
-        pieces.append(Markup.escape(text[cursor:left]))
-        pieces.append(Markup("<mark>{}</mark>").format(text[left:right]))
-        cursor = right
-    pieces.append(Markup.escape(text[cursor:end]))
-    if end < len(text):
-        pieces.append(Markup("…"))
-    return Markup("").join(pieces)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
@@ -148,6 +148,22 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_assignee_due", "assignee_id", "sla_due_at", "id"),
         Index("ix_conversation_status_activity", "status", "last_message_at", "id"),
         Index("ix_conversation_status_closed", "status", "closed_at", "id"),
+        # Spam and snoozed conversations are few: small partial indexes serve their views and
+        # counts without reading the whole table.
+        Index(
+            "ix_conversation_spam_due",
+            "sla_due_at",
+            "id",
+            sqlite_where=text("is_spam = 1"),
+            postgresql_where=text("is_spam"),
+        ),
+        Index(
+            "ix_conversation_snoozed",
+            "snoozed_until",
+            "id",
+            sqlite_where=text("snoozed_until IS NOT NULL"),
+            postgresql_where=text("snoozed_until IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

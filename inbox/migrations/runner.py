@@ -16,8 +16,14 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
-# Database objects made by hand in migrations, not by the models: full-text search.
-_UNMODELLED_PREFIXES = ("message_fts", "ix_message_text_search")
+# Database objects made by hand in migrations, not by the models: full-text and trigram search.
+_UNMODELLED_PREFIXES = (
+    "message_fts",
+    "ix_message_text_search",
+    "contact_fts",
+    "ix_contact_handle_trgm",
+    "ix_contact_name_trgm",
+)
 
 
 def include_object(

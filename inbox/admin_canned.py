@@ -16,12 +16,12 @@ from inbox.canned import (
     CannedError,
     all_canned,
     members,
-    possible_members,
     remove_member,
     save_canned,
     set_member,
 )
 from inbox.models import Account, Role
+from inbox.users import active_agents
 from inbox.workflow_models import CannedReply
 
 FIELD_ERRORS = {
@@ -139,7 +139,7 @@ def account_members() -> str:
         "admin/members.html",
         accounts=_accounts(),
         members=by_account,
-        users=possible_members(session=session),
+        users=active_agents(session=session),
     )
 
 

@@ -144,17 +144,6 @@ def members(*, session: Session) -> list[Member]:
     return [Member(m.account_id, m.user_id, u.name, m.signature) for m, u in rows]
 
 
-def possible_members(*, session: Session) -> list[User]:
-    """The users who may answer on an account: active agents and admins."""
-    return list(
-        session.exec(
-            select(User)
-            .where(col(User.active), col(User.role).in_([Role.agent, Role.admin]))
-            .order_by(col(User.name), col(User.id))
-        ).all()
-    )
-
-
 def set_member(*, session: Session, account_id: int, user_id: int, signature: str) -> AccountMember:
     """Make the user a member of the account with this signature; the caller commits."""
     signature = signature.strip()

@@ -29,17 +29,6 @@ class ActionError(ValueError):
         self.reason = reason
 
 
-def assignable_agents(*, session: Session) -> list[User]:
-    """Active agents and admins a conversation can be handed to, by name."""
-    return list(
-        session.exec(
-            select(User)
-            .where(col(User.active), col(User.role).in_([Role.agent, Role.admin]))
-            .order_by(col(User.name), col(User.id))
-        ).all()
-    )
-
-
 def assign(*, session: Session, conversation: Conversation, assignee_id: int | None) -> None:
     """Hand the conversation to an active agent or admin, or to no one with None."""
     if assignee_id is not None:

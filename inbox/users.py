@@ -6,7 +6,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from inbox.models import Role, User
 from inbox.types import utcnow
@@ -53,3 +53,14 @@ def authenticate(*, session: Session, email: str, password: str) -> User | None:
     session.add(user)
     session.commit()
     return user
+
+
+def active_agents(*, session: Session) -> list[User]:
+    """Active agents and admins, by name: who may answer customers and take conversations."""
+    return list(
+        session.exec(
+            select(User)
+            .where(col(User.active), col(User.role).in_([Role.agent, Role.admin]))
+            .order_by(col(User.name), col(User.id))
+        ).all()
+    )

@@ -19,6 +19,7 @@ from inbox.conversations import load_thread
 from inbox.models import ConversationStatus, User
 from inbox.thread_actions import ActionError
 from inbox.types import utcnow
+from inbox.users import active_agents
 
 
 @bp.get("/<int:conversation_id>")
@@ -40,7 +41,7 @@ def thread(conversation_id: int, draft: str = "") -> str:
         thread=found,
         draft=draft,
         now=utcnow(),
-        agents=actions.assignable_agents(session=session),
+        agents=active_agents(session=session),
         snooze_min=utcnow().astimezone(_zone()).strftime("%Y-%m-%dT%H:%M"),
     )
 

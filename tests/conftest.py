@@ -234,3 +234,17 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
 def post_form(client: FlaskClient, page: str, action: str, data: dict[str, str]) -> Any:
     """Submit a form found on `page` to `action`, with the page's CSRF token."""
     return client.post(action, data={**data, "csrf_token": csrf_token(client, page)})
+
+
+# Shared by the agent tests: each module defines its own `agent` (name and role vary).
+@pytest.fixture
+def account(session: Session, fernet: MultiFernet) -> Account:
+    """The offline demo account, connected."""
+    return make_account(session, fernet)
+
+
+@pytest.fixture
+def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
+    """A browser in which the module's `agent` is logged in."""
+    assert login(client, agent.email).status_code == 302
+    return client

@@ -27,7 +27,7 @@ from inbox.models import (
     Role,
     User,
 )
-from tests.conftest import login, make_account, make_item, make_user, post_form
+from tests.conftest import make_account, make_item, make_user, post_form
 
 AGENT_NAME = "Jana Schneider"
 
@@ -172,19 +172,6 @@ def set_status(client: FlaskClient, conversation_id: int, status: str) -> Any:
 @pytest.fixture
 def agent(session: Session) -> User:
     return make_user(session, role=Role.agent, name=AGENT_NAME)
-
-
-@pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
-
-
-@pytest.fixture
-def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
-    """A browser in which the agent is logged in."""
-    response = login(client, agent.email)
-    assert response.status_code == 302
-    return client
 
 
 # The conversation list -----------------------------------------------------------------

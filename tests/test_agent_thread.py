@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from cryptography.fernet import MultiFernet
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select
 
@@ -28,7 +27,7 @@ from inbox.models import (
 )
 from inbox.thread_actions import preset_time
 from inbox.workflow_models import ConversationTag, Note
-from tests.conftest import login, make_account, make_item, make_user, post_form
+from tests.conftest import login, make_item, make_user, post_form
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SCRIPT = "<script>alert(1)</script>"
@@ -142,17 +141,6 @@ def agent(session: Session) -> User:
 @pytest.fixture
 def colleague(session: Session) -> User:
     return make_user(session, role=Role.agent, name="Bernd Brot")
-
-
-@pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
-
-
-@pytest.fixture
-def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
-    assert login(client, agent.email).status_code == 302
-    return client
 
 
 @pytest.fixture

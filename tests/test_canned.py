@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.fernet import MultiFernet
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select
 
@@ -15,7 +14,7 @@ from connectors import Author
 from inbox.ingest import ingest
 from inbox.models import Account, AuditEvent, Conversation, Message, Role, User
 from inbox.workflow_models import AccountMember, CannedReply
-from tests.conftest import csrf_token, login, make_account, make_item, make_user, post_form
+from tests.conftest import csrf_token, login, make_item, make_user, post_form
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -62,19 +61,8 @@ def textarea(body: str) -> str:
 
 
 @pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
-
-
-@pytest.fixture
 def agent(session: Session) -> User:
     return make_user(session, role=Role.agent, name="Jana Schneider")
-
-
-@pytest.fixture
-def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
-    assert login(client, agent.email).status_code == 302
-    return client
 
 
 @pytest.fixture

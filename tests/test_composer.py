@@ -86,19 +86,8 @@ def beat(client: FlaskClient, conversation_id: int, *, typing: bool = False) -> 
 
 
 @pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
-
-
-@pytest.fixture
 def agent(session: Session) -> User:
     return make_user(session, role=Role.agent, name="Jana Schneider")
-
-
-@pytest.fixture
-def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
-    assert login(client, agent.email).status_code == 302
-    return client
 
 
 @pytest.fixture

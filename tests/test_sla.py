@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from connectors import Author
 from inbox.ingest import ingest
 from inbox.models import Account, Conversation, ConversationStatus, Message, Role, User
-from tests.conftest import login, make_account, make_item, make_user, post_form
+from tests.conftest import make_account, make_item, make_user, post_form
 
 # The demo platform stamps replies with our clock; a test takes a few seconds at most.
 SLACK = 10
@@ -62,17 +62,6 @@ def act(client: FlaskClient, conversation_id: int, action: str, data: dict[str, 
 @pytest.fixture
 def agent(session: Session) -> User:
     return make_user(session, role=Role.agent)
-
-
-@pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
-
-
-@pytest.fixture
-def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
-    assert login(client, agent.email).status_code == 302
-    return client
 
 
 def close_to(value: int | None, seconds: float) -> bool:

@@ -23,6 +23,7 @@ from inbox.models import Account, Role, User
 from inbox.types import utcnow
 from inbox.users import create_user, generate_password
 from inbox.worker import configure, context_from_app
+from inbox.workflow_models import AccountMember, CannedReply
 
 DEMO_USERS = (
     (Role.admin, "admin@example.com", "Alex Admin"),
@@ -69,7 +70,7 @@ def prepare(app: Flask, *, rate: float, seed: int) -> list[tuple[Role, str, str]
                 create_user(session=session, email=email, name=name, role=role, password=password)
                 created.append((role, email, password))
         if session.exec(select(Account).where(Account.platform == "demo")).first() is None:
-            connect_account(
+            account = connect_account(
                 session=session,
                 fernet=multi_fernet(app.config["ENCRYPTION_KEYS"]),
                 platform="demo",
@@ -77,7 +78,38 @@ def prepare(app: Flask, *, rate: float, seed: int) -> list[tuple[Role, str, str]
                 settings={"seed": seed, "rate": rate, "start": utcnow().isoformat()},
                 poll_interval_seconds=DEMO_POLL_SECONDS,
             )
+            _seed_workflow(session, account)
     return created
+
+
+# What a care team sets up on day one, so the demo shows signatures and canned replies.
+DEMO_CANNED = (
+    (
+        "de",
+        "Paket verspätet",
+        "Hallo {first_name}, das tut uns leid! Bitte schicken Sie uns Ihre Bestellnummer per "
+        "Direktnachricht, dann sehen wir sofort nach. {agent_signature}",
+    ),
+    (
+        "en",
+        "Parcel late",
+        "Hi {first_name}, sorry about that! Please send us your order number by direct "
+        "message and we will look into it right away. {agent_signature}",
+    ),
+)
+
+
+def _seed_workflow(session: Session, account: Account) -> None:
+    agent = session.exec(select(User).where(User.role == Role.agent)).first()
+    assert account.id is not None
+    if agent is not None and agent.id is not None:
+        initials = "".join(part[0] for part in agent.name.split()[:2]).upper()
+        session.add(
+            AccountMember(account_id=account.id, user_id=agent.id, signature=f"^{initials}")
+        )
+    for language, title, text in DEMO_CANNED:
+        session.add(CannedReply(account_id=account.id, language=language, title=title, text=text))
+    session.commit()
 
 
 def run_demo(*, instance: Path, host: str, port: int, rate: float, seed: int) -> None:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from flask.testing import FlaskCliRunner
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from inbox import create_app, migrate
 from inbox.cli import main
@@ -19,6 +19,7 @@ from inbox.db import databases
 from inbox.demo import DEMO_USERS, demo_config, prepare
 from inbox.models import Account, Role, User
 from inbox.users import authenticate
+from inbox.workflow_models import AccountMember, CannedReply
 from tests.conftest import DatabaseUrls, app_config
 
 
@@ -96,11 +97,18 @@ def test_demo_preparation_migrates_seeds_users_and_connects_the_demo_account(
             assert account.platform == "demo"
             # Credentials are stored encrypted, never as the token itself.
             assert b"token" not in account.credentials_encrypted
+            # The agent signs replies on the demo account, and canned replies are ready.
+            member = session.exec(select(AccountMember)).one()
+            assert member.signature == "^JS"
+            canned = session.exec(select(CannedReply).order_by(col(CannedReply.language))).all()
+            assert [c.language for c in canned] == ["de", "en"]
+            assert all("{first_name}" in c.text for c in canned)
         # A second start keeps users and account and prints no passwords.
         assert prepare(app, rate=6, seed=7) == []
         with Session(dbs.inbox) as session:
             assert session.exec(select(func.count()).select_from(User)).one() == len(DEMO_USERS)
             assert session.exec(select(func.count()).select_from(Account)).one() == 1
+            assert session.exec(select(func.count()).select_from(CannedReply)).one() == 2
     finally:
         dbs.inbox.dispose()
         dbs.research.dispose()

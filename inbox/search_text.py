@@ -6,8 +6,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from markupsafe import Markup
+from sqlalchemy import func, literal_column
 
 WORD = re.compile(r"[^\W_]+")
 # Inflection endings the German stemmer drops, for marking "Pakete" when "Paket" matched.
@@ -32,6 +35,28 @@ def fts5_query(terms: Iterable[Term]) -> str:
     return " AND ".join(quoted)
 
 
+def tsquery(terms: tuple[Term, ...]) -> Any:
+    """Words as quoted websearch phrases, prefixes as `:*` lexemes; tokens are alphanumeric."""
+    # The configuration is written out, not bound, so the planner can use the expression index.
+    german: Any = literal_column("'german'")
+    plain = " ".join('"' + " ".join(term.tokens) + '"' for term in terms if not term.prefix)
+    prefixed = " & ".join(
+        "(" + " <-> ".join(f"'{token}'" for token in term.tokens) + ":*)"
+        for term in terms
+        if term.prefix
+    )
+    parts = [func.websearch_to_tsquery(german, plain)] if plain else []
+    if prefixed:
+        parts.append(func.to_tsquery(german, prefixed))
+    return parts[0] if len(parts) == 1 else parts[0].op("&&")(parts[1])
+
+
+def trigram_phrase(needle: str) -> str:
+    """An FTS5 string that a trigram index matches wherever needle occurs, case ignored."""
+    return '"' + needle.replace('"', '""') + '"'
+
+
+@lru_cache(maxsize=8192)
 def fold(word: str) -> str:
     """A word as the index compares it: case and diacritics gone (ä → a, ß → ss)."""
     decomposed = unicodedata.normalize("NFKD", word.casefold())
@@ -75,10 +100,15 @@ def highlight(text: str, terms: Iterable[Term], *, stemmed: bool = False) -> Mar
 
 def highlight_substring(value: str, needle: str) -> Markup:
     """Value escaped, with the first case-insensitive occurrence of needle in <mark>."""
-    at = value.lower().find(needle.lower()) if needle else -1
-    if at < 0 or len(value.lower()) != len(value):
+    wanted = needle.lower()
+    # Lower case can be longer ("İ" → "i̇"): map each lowered character back to its source.
+    lowered = [(char.lower(), index) for index, char in enumerate(value)]
+    text = "".join(low for low, _ in lowered)
+    source = [index for low, index in lowered for _ in low]
+    at = text.find(wanted) if wanted else -1
+    if at < 0:
         return _marked(value, [], 0, len(value))
-    return _marked(value, [(at, at + len(needle))], 0, len(value))
+    return _marked(value, [(source[at], source[at + len(wanted) - 1] + 1)], 0, len(value))
 
 
 def _marked(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:

@@ -19,26 +19,33 @@ import inbox
 from connectors import Author
 from inbox.db import databases
 from inbox.ingest import ingest
-from inbox.models import Account, AuditEvent, Message, Role, User
+from inbox.models import Account, AuditEvent, Contact, Message, Role, User
 from inbox.search import highlight, parse_query, search_conversations
 from inbox.workflow_models import ConversationTag
 from tests.conftest import login, make_account, make_item, make_user
 
-MIGRATION = Path(inbox.__file__).parent / "migrations/inbox/versions/0005_agent_workflow.py"
+MIGRATIONS = Path(inbox.__file__).parent / "migrations/inbox/versions"
+
+
+def _migration(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, MIGRATIONS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
 
 
 @pytest.fixture(autouse=True)
 def search_index(app: Flask) -> None:
-    """The full-text index exactly as migration 0005 makes it (the fixtures use create_all)."""
-    spec = importlib.util.spec_from_file_location("migration_0005", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    """The search indexes exactly as migrations 0005 (messages) and 0007 (contacts) make them
+    (the fixtures use create_all)."""
+    messages = _migration("0005_agent_workflow")
+    contacts = _migration("0007_spam_snoozed_contact_search")
     engine = databases(app).inbox
     statements = (
-        migration._SQLITE_SEARCH
+        messages._SQLITE_SEARCH + contacts._SQLITE_CONTACT_SEARCH
         if engine.dialect.name == "sqlite"
-        else migration._POSTGRESQL_SEARCH
+        else messages._POSTGRESQL_SEARCH + contacts._POSTGRESQL_CONTACT_SEARCH
     )
     with engine.begin() as connection:
         for statement in statements:
@@ -465,7 +472,7 @@ def test_a_frequent_word_is_read_from_the_newest_messages_and_old_ones_are_still
 ) -> None:
     # Scaled down: PostgreSQL first looks at the newest few messages, then at all of them.
     monkeypatch.setattr("inbox.search._WINDOW", 3)
-    monkeypatch.setattr("inbox.search._SCAN", 2)
+    monkeypatch.setattr("inbox.search.SCAN", 2)
     old = write_in(session, account, "Reklamation wegen Kratzer", who=("o", "Olga Alt", None))
     written = [
         write_in(session, account, f"Lieferung {n}", who=(f"n{n}", f"Neu {n}", None))
@@ -476,3 +483,96 @@ def test_a_frequent_word_is_read_from_the_newest_messages_and_old_ones_are_still
     assert found_ids(body) == [written[3].conversation_id, written[2].conversation_id]
     assert "Only the first 2 conversations are shown" in body
     assert found_ids(search(agent_client, "reklamation")) == [old.conversation_id]
+
+
+def test_names_need_three_characters_and_shorter_words_still_find_messages(
+    agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    jo = write_in(session, account, "Hallo", who=("1", "Jo Doe", "jo"))
+    ok = write_in(session, account, "Passt so, ok", who=("2", "Ute Beck", "ute"))
+
+    # Two characters are no name search (the trigram indexes need three): only words count.
+    assert found_ids(search(agent_client, "Jo")) == []
+    assert found_ids(search(agent_client, "@jo")) == []
+    assert found_ids(search(agent_client, "ok")) == [ok.conversation_id]
+    assert found_ids(search(agent_client, "Doe")) == [jo.conversation_id]
+    assert "at least 3 characters of a customer’s name or handle" in search(agent_client, "")
+
+
+def test_names_are_found_whatever_their_case_and_after_they_change(
+    agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    ayse = write_in(session, account, "Hallo", who=("1", "AYŞE ÖZTÜRK", "ayse_oe"))
+    ilker = write_in(session, account, "Hallo", who=("2", "İlker Yılmaz", None))
+
+    assert found_ids(search(agent_client, "öztürk")) == [ayse.conversation_id]
+    assert found_ids(search(agent_client, "Yılmaz")) == [ilker.conversation_id]
+    assert "<bdi>İlker <mark>Yılmaz</mark></bdi>" in search(agent_client, "yılmaz")
+
+    contact = session.get(Contact, ayse.author_contact_id)
+    assert contact is not None
+    contact.display_name, contact.handle = "Ayşe Demir", "ademir"
+    session.add(contact)
+    session.commit()
+
+    assert found_ids(search(agent_client, "öztürk")) == []
+    assert found_ids(search(agent_client, "Demir")) == [ayse.conversation_id]
+    assert found_ids(search(agent_client, "ademi")) == [ayse.conversation_id]
+
+
+def test_best_match_first_ranks_only_the_newest_matches_and_says_so(
+    agent_client: FlaskClient, session: Session, account: Account, monkeypatch: Any
+) -> None:
+    assert "Best match first ranks only the 1,000 newest matching messages." in search(
+        agent_client, ""
+    )
+    monkeypatch.setattr("inbox.search.SCAN", 2)
+    write_in(
+        session, account, "Gutschein Gutschein Gutschein", who=("1", "Alt", None), minutes_ago=60
+    )
+    newer = [
+        write_in(
+            session,
+            account,
+            f"Eine lange Frage zu Lieferung, Rechnung und Gutschein Nummer {n}",
+            who=(f"n{n}", f"Neu {n}", None),
+            minutes_ago=10 - n,
+        )
+        for n in range(2)
+    ]
+
+    body = search(agent_client, "gutschein", order="relevance")
+
+    # The old, closer match lies outside the two newest matches that are ranked.
+    assert sorted(found_ids(body)) == sorted(m.conversation_id for m in newer)
+
+
+def test_a_tag_finds_old_matches_beyond_the_newest_messages(
+    agent_client: FlaskClient, session: Session, account: Account, monkeypatch: Any
+) -> None:
+    # Scaled down: the newest messages hold no tagged match, so the tag is looked up first
+    # (or, past the cap, checked per match).
+    monkeypatch.setattr("inbox.search._WINDOW", 2)
+    old = write_in(
+        session, account, "Erstattung bitte", who=("o", "Olga Alt", None), minutes_ago=90
+    )
+    both = write_in(
+        session, account, "Erstattung offen", who=("b", "Bea Beide", None), minutes_ago=80
+    )
+    for n in range(4):
+        write_in(session, account, f"Erstattung {n}", who=(f"n{n}", f"Neu {n}", None))
+    tag(session, old, "vip")
+    tag(session, both, "vip")
+    tag(session, both, "billing")
+
+    assert found_ids(search(agent_client, "Erstattung tag:vip")) == [
+        both.conversation_id,
+        old.conversation_id,
+    ]
+    assert found_ids(search(agent_client, "Erstattung tag:vip tag:billing")) == [
+        both.conversation_id
+    ]
+    assert found_ids(search(agent_client, "Erstattung tag:nobody")) == []
+    monkeypatch.setattr("inbox.search._TAGGED", 1)
+    relevant = found_ids(search(agent_client, "Erstattung", tag="vip", order="relevance"))
+    assert sorted(relevant) == sorted([old.conversation_id, both.conversation_id])

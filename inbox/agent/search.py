@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import render_template, request
+from flask_babel import format_number
 
 from inbox import db
 from inbox.agent import AGENT_ROLES, bp
 from inbox.auth import audit_request, roles_required
-from inbox.search import ORDERS, Order, parse_query, search_conversations
+from inbox.search import NAME_MIN, ORDERS, SCAN, Order, parse_query, search_conversations
 
 # Longer input is cut: nobody types more, and it keeps the database's query small.
 _MAX_QUERY = 200
@@ -25,7 +26,14 @@ def search() -> str:
     q = request.args.get("q", "")[:_MAX_QUERY].strip()
     tag = request.args.get("tag", "")[:64].strip()
     order = _order()
-    page = {"q": q, "tag": tag, "order": order, "orders": ORDERS}
+    page = {
+        "q": q,
+        "tag": tag,
+        "order": order,
+        "orders": ORDERS,
+        "scan": format_number(SCAN),
+        "name_min": NAME_MIN,
+    }
     if not q and not tag:
         return render_template("agent/search.html", results=None, **page)
     session = db.session()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from babel import dates
 from flask import abort, current_app, render_template, request, url_for
+from flask_babel import get_locale, get_timezone
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -83,6 +87,59 @@ def _count_label(count: int) -> str:
     return f"{COUNT_CAP - 1}+" if count >= COUNT_CAP else str(count)
 
 
+# Seconds a user's view counts are reused for the same filters. Safe because the counts are an
+# orientation beside the list, never what the agent acts on: the rows themselves are read fresh
+# on every request and every refresh. At worst a count lags a change (an assignment, a snooze
+# running out) by this long. Per process and per app, so tests and workers never share them.
+COUNTS_TTL_SECONDS = 5.0
+_MAX_CACHED = 2000
+
+
+def _counts(filters: Filters, now: datetime) -> dict[View, int]:
+    """The view counts for this user and filters, computed at most every few seconds."""
+    ttl = float(current_app.config.get("CONVERSATION_COUNTS_TTL", COUNTS_TTL_SECONDS))
+    cache: dict[Any, tuple[float, dict[View, int]]] = current_app.extensions.setdefault(
+        "conversation_counts", {}
+    )
+    key = (current_user.id, filters)
+    clock = time.monotonic()
+    cached = cache.get(key)
+    if cached is not None and cached[0] > clock:
+        return cached[1]
+    counts = count_views(session=db.session(), user_id=current_user.id, now=now, filters=filters)
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    if ttl > 0:
+        cache[key] = (clock + ttl, counts)
+    return counts
+
+
+def _due_formatter() -> Callable[[datetime], str]:
+    """Flask-Babel's format_datetime(value, "short"), with locale, zone and patterns looked up
+    once per page instead of once per row; the output is the same."""
+    locale, zone = get_locale(), get_timezone()
+    glue = str(dates.get_datetime_format("short", locale=locale)).replace("'", "")
+    date_pattern = dates.parse_pattern(dates.get_date_format("short", locale=locale))
+    time_pattern = dates.parse_pattern(dates.get_time_format("short", locale=locale))
+
+    def short(value: datetime) -> str:
+        local = value.astimezone(zone)
+        at, on = time_pattern.apply(local, locale), date_pattern.apply(local, locale)
+        return glue.replace("{0}", str(at)).replace("{1}", str(on))
+
+    return short
+
+
+def _row_context(now: datetime) -> dict[str, Any]:
+    """What the rows template needs besides the rows, resolved once per page."""
+    return {
+        "now": now,
+        "format_due": _due_formatter(),
+        # The thread links differ only in the id: build one and fill the id in per row.
+        "thread_url": url_for("agent.thread", conversation_id=0).removesuffix("0"),
+    }
+
+
 @bp.get("")
 @roles_required(*AGENT_ROLES)
 def conversations() -> str:
@@ -92,7 +149,9 @@ def conversations() -> str:
     # Every link of the page keeps the view's filters: other views, further pages, the refresh.
     args: dict[str, Any] = {"view": loaded.view, **loaded.filters.as_args()}
     session = db.session()
-    counts = count_views(session=session, user_id=current_user.id, now=now, filters=loaded.filters)
+    # Deeper pages leave the counts out: they cost more than the page and the agent saw them on
+    # the first page.
+    counts = None if loaded.deeper else _counts(loaded.filters, now)
     following = loaded.page.next
     next_url = None
     if following is not None:
@@ -104,7 +163,7 @@ def conversations() -> str:
         view=loaded.view,
         views=VIEWS,
         view_labels=VIEW_LABELS,
-        counts={view: _count_label(count) for view, count in counts.items()},
+        counts={view: _count_label(count) for view, count in (counts or {}).items()},
         filters=loaded.filters,
         filter_args=loaded.filters.as_args(),
         options=filter_options(session=session),
@@ -115,7 +174,7 @@ def conversations() -> str:
         deeper=loaded.deeper,
         next_url=next_url,
         refresh_url=url_for("agent.conversation_rows", **args),
-        now=now,
+        **_row_context(now),
     )
 
 
@@ -126,5 +185,5 @@ def conversation_rows() -> str:
     now = utcnow()
     loaded = _load(now)
     return render_template(
-        "agent/_rows.html", rows=loaded.page.rows, filters=loaded.filters, now=now
+        "agent/_rows.html", rows=loaded.page.rows, filters=loaded.filters, **_row_context(now)
     )

@@ -15,6 +15,7 @@ import pytest
 from cryptography.fernet import MultiFernet
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import format_datetime
 from sqlalchemy import event, insert
 from sqlmodel import Session
 
@@ -705,3 +706,61 @@ def test_anonymous_visitors_are_sent_to_log_in(client: FlaskClient) -> None:
 
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+# Counts and rendering at scale ---------------------------------------------------------
+
+
+def test_deeper_pages_leave_the_counts_out(
+    agent_client: FlaskClient, session: Session, account: Account, statements: list[str]
+) -> None:
+    for n in range(51):
+        seed(session, account, f"K{n:02}", due=10 + n)
+    statements.clear()
+    first = page(agent_client, "/conversations")
+    counted_first = [s for s in statements if "count(" in s.lower()]
+    following = next_link(first)
+    assert following is not None
+    statements.clear()
+
+    second = page(agent_client, following)
+
+    assert count_of(first, "open") == "51"
+    assert len(counted_first) == 1, "all seven counts come in one statement"
+    assert '<span class="count">' not in second
+    assert ">All open</a>" in second
+    assert [s for s in statements if "count(" in s.lower()] == []
+
+
+def test_counts_may_lag_a_few_seconds_but_rows_are_always_fresh(
+    app: Flask, agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    seed(session, account, "Erste Kundin", due=10)
+    assert count_of(page(agent_client, "/conversations"), "open") == "1"
+    seed(session, account, "Zweite Kundin", due=20)
+
+    again = page(agent_client, "/conversations")
+    refreshed = page(agent_client, "/conversations/rows")
+    app.config["CONVERSATION_COUNTS_TTL"] = 0
+    uncached = page(agent_client, "/conversations")
+
+    assert names(again) == ["Erste Kundin", "Zweite Kundin"]
+    assert names(refreshed) == ["Erste Kundin", "Zweite Kundin"]
+    assert count_of(again, "open") == "1"
+    assert count_of(uncached, "open") == "2"
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_due_times_read_as_the_language_writes_them(
+    app: Flask, agent_client: FlaskClient, session: Session, account: Account, language: str
+) -> None:
+    due = [minutes(m) for m in (-90, 7, 600, 60 * 24 * 40)]
+    for n, moment in enumerate(due):
+        seed(session, account, f"Kunde {n}", due=moment)
+    with app.test_request_context(headers={"Accept-Language": language}):
+        expected = [format_datetime(moment, "short") for moment in due]
+
+    response = agent_client.get("/conversations", headers={"Accept-Language": language})
+
+    shown = re.findall(r'<time datetime="[^"]+">([^<]*)</time>', response.get_data(as_text=True))
+    assert [html.unescape(text) for text in shown] == expected

@@ -104,7 +104,7 @@ def _counts(filters: Filters, now: datetime) -> dict[View, int]:
     key = (current_user.id, filters)
     clock = time.monotonic()
     cached = cache.get(key)
-    if cached is not None and cached[0] > clock:
+    if ttl > 0 and cached is not None and cached[0] > clock:
         return cached[1]
     counts = count_views(session=db.session(), user_id=current_user.id, now=now, filters=filters)
     if len(cache) >= _MAX_CACHED:

@@ -43,6 +43,7 @@ _MAX_TERMS = 16
 # Names and handles are found through trigram indexes, which need three characters.
 NAME_MIN = 3
 _TAG = re.compile(r"tag:(\S+)", re.IGNORECASE)
+_OUTER = "".join(map(chr, range(33, 48))) + ":;<=>?@[\\]^_`{|}~ "
 _FTS = table("message_fts", column("rowid", Integer), column("rank"))
 _CONTACT_FTS = table("contact_fts", column("rowid", Integer))
 
@@ -96,7 +97,10 @@ def parse_query(text: str, *, tags: Iterable[str] = ()) -> Query:
         if tokens:
             bare = chunk.rstrip("*")
             prefix = bare != chunk and bool(WORD.fullmatch(bare[-1:]))
-            terms.append(Term(tokens=tokens, prefix=prefix))
+            # As typed, for PostgreSQL's parser, which keeps "QM-22414555" as qm, -22414555.
+            typed = chunk.replace('"', " ").strip(_OUTER)
+            typed = "" if typed == " ".join(tokens) else typed
+            terms.append(Term(tokens=tokens, prefix=prefix, typed=typed))
     # A handle is often typed with its @. Shorter pieces than NAME_MIN are no name search:
     # the trigram indexes cannot serve them, and they would match most contacts anyway.
     name = " ".join(chunk.rstrip("*") for chunk in chunks).lstrip("@").strip()

@@ -24,6 +24,8 @@ class Term:
 
     tokens: tuple[str, ...]
     prefix: bool
+    # The word as typed when it holds punctuation ("QM-22414555"), else "".
+    typed: str = ""
 
 
 def fts5_query(terms: Iterable[Term]) -> str:
@@ -39,16 +41,30 @@ def tsquery(terms: tuple[Term, ...]) -> Any:
     """Words as quoted websearch phrases, prefixes as `:*` lexemes; tokens are alphanumeric."""
     # The configuration is written out, not bound, so the planner can use the expression index.
     german: Any = literal_column("'german'")
-    plain = " ".join('"' + " ".join(term.tokens) + '"' for term in terms if not term.prefix)
+    # Either the word's tokens or, where it holds punctuation, the word as the parser reads it.
+    alternatives = [
+        func.websearch_to_tsquery(german, '"' + " ".join(term.tokens) + '"').op("||")(
+            func.websearch_to_tsquery(german, '"' + term.typed + '"')
+        )
+        for term in terms
+        if term.typed and not term.prefix
+    ]
+    plain = " ".join(
+        '"' + " ".join(term.tokens) + '"' for term in terms if not term.prefix and not term.typed
+    )
     prefixed = " & ".join(
         "(" + " <-> ".join(f"'{token}'" for token in term.tokens) + ":*)"
         for term in terms
         if term.prefix
     )
-    parts = [func.websearch_to_tsquery(german, plain)] if plain else []
+    parts: list[Any] = [func.websearch_to_tsquery(german, plain)] if plain else []
+    parts += [alternative.self_group() for alternative in alternatives]
     if prefixed:
         parts.append(func.to_tsquery(german, prefixed))
-    return parts[0] if len(parts) == 1 else parts[0].op("&&")(parts[1])
+    combined: Any = parts[0]
+    for part in parts[1:]:
+        combined = combined.op("&&")(part)
+    return combined
 
 
 def trigram_phrase(needle: str) -> str:

@@ -576,3 +576,17 @@ def test_a_tag_finds_old_matches_beyond_the_newest_messages(
     monkeypatch.setattr("inbox.search._TAGGED", 1)
     relevant = found_ids(search(agent_client, "Erstattung", tag="vip", order="relevance"))
     assert sorted(relevant) == sorted([old.conversation_id, both.conversation_id])
+
+
+def test_order_numbers_and_hyphenated_words_are_found_as_typed(
+    agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    order = write_in(session, account, "Wo bleibt Bestellung QM-22414555?")
+    mail = write_in(session, account, "Meine E-Mail-Adresse", who=("2", "Ute Beck", "ute"))
+
+    body = search(agent_client, "QM-22414555")
+    assert found_ids(body) == [order.conversation_id]
+    assert snippets(body) == ["Wo bleibt Bestellung <mark>QM</mark>-<mark>22414555</mark>?"]
+    assert found_ids(search(agent_client, "qm-22414556")) == []
+    assert found_ids(search(agent_client, "(QM-22414555)")) == [order.conversation_id]
+    assert found_ids(search(agent_client, "e-mail")) == [mail.conversation_id]

@@ -220,7 +220,9 @@ def test_agent_answers_a_direct_message_in_the_real_demo(browser: Browser, demo:
         sent.first.wait_for(state="visible")
         check(sent.count() == 1, f"expected one outbound message, found {sent.count()}")
         text = sent.locator(".text")
-        check(text.inner_text() == typed, f"shown as {text.inner_text()!r}, typed {typed!r}")
+        # The demo agent signs replies on the demo account with her initials.
+        signed = f"{typed} ^JS"
+        check(text.inner_text() == signed, f"shown as {text.inner_text()!r}, sent {signed!r}")
         check(text.locator("b, script").count() == 0, "the reply was rendered as HTML")
         author = sent.locator(".author").inner_text().strip()
         check(author == AGENT_NAME, f"authored by {author!r}")

@@ -143,15 +143,21 @@ def account_members() -> str:
     )
 
 
+def _member_form() -> tuple[int, int]:
+    """The account and user a membership form is about, or a 400."""
+    account_id = request.form.get("account_id", type=int)
+    user_id = request.form.get("user_id", type=int)
+    if account_id is None or user_id is None:
+        abort(400)
+    return account_id, user_id
+
+
 @bp.post("/members")
 @roles_required(Role.admin)
 def member_save() -> Response:
     """Add an agent to an account, or change their signature there."""
     session = db.session()
-    account_id = request.form.get("account_id", type=int)
-    user_id = request.form.get("user_id", type=int)
-    if account_id is None or user_id is None:
-        abort(400)
+    account_id, user_id = _member_form()
     try:
         set_member(
             session=session,
@@ -179,10 +185,7 @@ def member_save() -> Response:
 def member_remove() -> Response:
     """Take an agent off an account."""
     session = db.session()
-    account_id = request.form.get("account_id", type=int)
-    user_id = request.form.get("user_id", type=int)
-    if account_id is None or user_id is None:
-        abort(400)
+    account_id, user_id = _member_form()
     if remove_member(session=session, account_id=account_id, user_id=user_id):
         audit_request(
             action="account_member_removed",

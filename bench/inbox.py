@@ -567,7 +567,8 @@ def service_cursor(bench: Bench, view: str, page: int) -> tuple[str, int] | None
     list view does; walk the links for the last stretch. Falls back to walking if its API moved.
     """
     try:
-        from inbox.conversation_list import PAGE_SIZE, View, encode_cursor, list_conversations
+        from inbox.conversation_list import PAGE_SIZE, View, list_conversations
+        from inbox.list_params import encode_cursor
 
         after: Any = None
         done = 0  # pages before the one the cursor opens

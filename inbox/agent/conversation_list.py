@@ -20,17 +20,19 @@ from inbox.agent import AGENT_ROLES, bp
 from inbox.auth import roles_required
 from inbox.conversation_list import (
     COUNT_CAP,
-    KINDS,
-    SLA_STATES,
     VIEWS,
-    Filters,
     Page,
     View,
     count_views,
-    decode_cursor,
-    encode_cursor,
     filter_options,
     list_conversations,
+)
+from inbox.list_params import (
+    KINDS,
+    SLA_STATES,
+    Filters,
+    decode_cursor,
+    encode_cursor,
     parse_filters,
 )
 from inbox.types import utcnow

@@ -193,7 +193,12 @@ class Conversation(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """One inbound or outbound message in a conversation."""
 
-    __table_args__ = (UniqueConstraint("account_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id"),
+        # A thread in order, and the latest message of a conversation (the list's preview),
+        # straight off one index.
+        Index("ix_message_conversation_created", "conversation_id", "created_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)

@@ -42,6 +42,8 @@ class Role(StrEnum):
     agent = "agent"
     marketing = "marketing"
     admin = "admin"
+    # The data-protection officer: answers data-subject requests and reads the audit trail.
+    dpo = "dpo"
 
 
 class AccountStatus(StrEnum):
@@ -90,7 +92,14 @@ class Account(SQLModel, table=True):
     settings: dict[str, Any] = _json(dict)
     status: AccountStatus = _enum(AccountStatus, AccountStatus.active)
     poll_interval_seconds: int = Field(default=60)
-    retention_days: int = Field(default=180)
+    # Retention policy: conversations are deleted this many days after they were closed, raw
+    # platform payloads this many days after they arrived, and a month's research pseudonym key
+    # this many days after the month ends (the strictest account's figure wins: keys are shared).
+    retention_days: int = Field(default=90)
+    raw_retention_days: int = Field(default=7, sa_column_kwargs={"server_default": "7"})
+    pseudonym_key_days: int = Field(default=30, sa_column_kwargs={"server_default": "30"})
+    # Raw payloads of this account's messages that arrived before this are emptied already.
+    raw_purged_before: datetime | None = _optional_at()
     sla_minutes: int = Field(default=30)
     cursor: dict[str, Any] = _json(dict)
     # Direct messages go to market research (anonymized) unless the account's policy says no.
@@ -136,6 +145,15 @@ class User(SQLModel, table=True):
     active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = _optional_at()
+    # TOTP second factor: the secret is encrypted like every credential; enabled once confirmed.
+    totp_secret_encrypted: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary, nullable=True)
+    )
+    totp_enabled_at: datetime | None = _optional_at()
+    # argon2 hashes of the unused one-time recovery codes.
+    recovery_codes: list[str] = _json(list)
+    # Part of every session; raising it logs the user out everywhere.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Conversation(SQLModel, table=True):
@@ -182,6 +200,10 @@ class Conversation(SQLModel, table=True):
     # Hidden from the working views until then; a new customer message wakes it up.
     snoozed_until: datetime | None = _optional_at()
     is_spam: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    # True when an agent wrote first: every send then needs the contact's recorded consent.
+    initiated_by_agent: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa_false()}
+    )
     # ISO 639-1 code of the first customer message, detected at ingestion; None if unsure.
     language: str | None = Field(default=None, max_length=8)
     # Service-level figures for reports: seconds from a customer's waiting to our answer.
@@ -198,6 +220,8 @@ class Message(SQLModel, table=True):
         # A thread in order, and the latest message of a conversation (the list's preview),
         # straight off one index.
         Index("ix_message_conversation_created", "conversation_id", "created_at", "id"),
+        # Retention empties raw payloads per account by arrival time.
+        Index("ix_message_account_received", "account_id", "received_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -245,7 +269,11 @@ class PollRun(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Who did what to whose data, when, from where. Rows are only ever added."""
+    """Who did what to whose data, when, from where. Rows are only ever added.
+
+    Each row's `hash` covers its fields and the previous row's hash, so changing or removing
+    a row breaks the chain from there on (`socialcare audit verify`).
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
@@ -253,8 +281,12 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=64)
     target_type: str | None = Field(default=None, max_length=32)
     target_id: int | None = Field(default=None)
+    # The person whose data was touched, when there is one: a plain id, no foreign key, so
+    # the trail outlives an erasure without naming anyone.
+    contact_id: int | None = Field(default=None, index=True)
     ip: str | None = Field(default=None, max_length=64)
     detail: dict[str, Any] = _json(dict)
+    hash: str | None = Field(default=None, max_length=64)
 
 
 class ResearchOutbox(SQLModel, table=True):
@@ -284,4 +316,5 @@ class DeadLetter(SQLModel, table=True):
 
 # The agents' workflow tables live in their own module; importing it here registers them with
 # the metadata wherever the models are loaded. At this point every name it imports is defined.
+from inbox import privacy_models as _privacy_models  # noqa: E402,F401
 from inbox import workflow_models as _workflow_models  # noqa: E402,F401

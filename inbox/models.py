@@ -150,6 +150,8 @@ class User(SQLModel, table=True):
         default=None, sa_column=Column(LargeBinary, nullable=True)
     )
     totp_enabled_at: datetime | None = _optional_at()
+    # The 30-second step of the last accepted code: a code is never accepted twice.
+    totp_last_step: int | None = Field(default=None)
     # argon2 hashes of the unused one-time recovery codes.
     recovery_codes: list[str] = _json(list)
     # Part of every session; raising it logs the user out everywhere.

@@ -40,6 +40,7 @@ FOR EACH ROW EXECUTE FUNCTION auditevent_append_only()"""
 def upgrade() -> None:
     op.add_column("user", sa.Column("totp_secret_encrypted", sa.LargeBinary(), nullable=True))
     op.add_column("user", sa.Column("totp_enabled_at", AT, nullable=True))
+    op.add_column("user", sa.Column("totp_last_step", sa.Integer(), nullable=True))
     op.add_column(
         "user", sa.Column("recovery_codes", JSON, nullable=False, server_default=sa.text("'[]'"))
     )
@@ -166,6 +167,7 @@ def downgrade() -> None:
         ("account", "raw_retention_days"),
         ("user", "session_version"),
         ("user", "recovery_codes"),
+        ("user", "totp_last_step"),
         ("user", "totp_enabled_at"),
         ("user", "totp_secret_encrypted"),
     ):

@@ -1,0 +1,295 @@
+"""The audit trail's hash chain: sealed on insert, linear under concurrent writers, append-only,
+and `socialcare audit verify` names the first event someone changed, removed or moved."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import Engine, insert
+from sqlalchemy import text as sql
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, col, select
+
+import inbox
+from inbox import audit
+from inbox.db import databases
+from inbox.models import AuditEvent
+
+MIGRATIONS = Path(inbox.__file__).parent / "migrations/inbox/versions"
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def _migration(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, MIGRATIONS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
+def install_triggers(engine: Engine) -> None:
+    """The append-only triggers exactly as migration 0009 makes them (the fixtures use
+    create_all)."""
+    migration = _migration("0009_privacy_controls")
+    statements = (
+        migration.SQLITE_TRIGGERS
+        if engine.dialect.name == "sqlite"
+        else [migration.POSTGRES_FUNCTION, migration.POSTGRES_TRIGGER]
+    )
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sql(statement))
+
+
+def drop_triggers(engine: Engine) -> None:
+    """What an attacker with database rights does first."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            for what in ("update", "delete"):
+                connection.execute(sql(f"DROP TRIGGER auditevent_append_only_{what}"))
+        else:
+            connection.execute(sql("DROP TRIGGER auditevent_append_only ON auditevent"))
+
+
+def write_events(session: Session, count: int, *, per_commit: int = 1) -> list[int]:
+    """`count` events at one-minute steps from T0, committed `per_commit` at a time."""
+    events = []
+    for n in range(count):
+        events.append(
+            audit.record(
+                session=session,
+                action="view_conversation" if n % 2 else "login",
+                user_id=None,
+                target_type="conversation",
+                target_id=100 + n,
+                contact_id=n,
+                ip="192.0.2.7",
+                detail={"n": n, "note": "<script>alert(1)</script>", "ü": ["a", 1]},
+                now=T0 + timedelta(minutes=n),
+            )
+        )
+        if (n + 1) % per_commit == 0:
+            session.commit()
+    session.commit()
+    return [e.id for e in events if e.id is not None]
+
+
+def verify(runner: FlaskCliRunner) -> tuple[int, str]:
+    result = runner.invoke(args=["audit", "verify", "--batch-size", "3"])
+    return result.exit_code, result.output
+
+
+def test_every_event_is_sealed_and_the_chain_verifies(
+    runner: FlaskCliRunner, session: Session
+) -> None:
+    write_events(session, 4)
+    write_events(session, 6, per_commit=3)  # several events in one flush
+
+    rows = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+    assert all(row.hash and len(row.hash) == 64 for row in rows)
+    assert len({row.hash for row in rows}) == 10
+    code, output = verify(runner)
+    assert code == 0, output
+    assert "audit trail intact: 10 events" in output
+    assert f"last hash: {rows[-1].hash}" in output
+
+
+def test_an_empty_trail_verifies(runner: FlaskCliRunner) -> None:
+    code, output = verify(runner)
+    assert code == 0
+    assert "audit trail intact: 0 events" in output
+
+
+def test_the_triggers_refuse_changing_or_deleting_an_event(app: Flask, session: Session) -> None:
+    engine = databases(app).inbox
+    install_triggers(engine)
+    (event_id, *_) = write_events(session, 2)
+
+    for statement in (
+        "UPDATE auditevent SET action = 'nothing' WHERE id = :id",
+        "DELETE FROM auditevent WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+            connection.execute(sql(statement), {"id": event_id})
+    # Appending still works with the triggers in place.
+    write_events(session, 1)
+    assert len(session.exec(select(AuditEvent)).all()) == 3
+
+
+@pytest.fixture
+def tampered(app: Flask, session: Session) -> tuple[Engine, list[int]]:
+    """Ten sealed events, with the triggers installed and then dropped by an attacker."""
+    engine = databases(app).inbox
+    install_triggers(engine)
+    ids = write_events(session, 10)
+    drop_triggers(engine)
+    return engine, ids
+
+
+def test_a_changed_field_is_named(
+    runner: FlaskCliRunner, tampered: tuple[Engine, list[int]]
+) -> None:
+    engine, ids = tampered
+    with engine.begin() as connection:
+        connection.execute(sql("UPDATE auditevent SET ip = '10.0.0.1' WHERE id = :id"), {"id": ids[5]})
+
+    code, output = verify(runner)
+
+    assert code == 1
+    assert (
+        f"event #{ids[5]} (2026-11-23 10:05 UTC, view_conversation): hash does not match "
+        "— changed, or an event before it was removed"
+    ) in output
+
+
+def test_a_changed_detail_is_named(
+    runner: FlaskCliRunner, session: Session, tampered: tuple[Engine, list[int]]
+) -> None:
+    _engine, ids = tampered
+    # Through the ORM this time, as a careless admin script would.
+    event = session.get(AuditEvent, ids[2])
+    assert event is not None
+    event.detail = {**event.detail, "n": 99}
+    session.add(event)
+    session.commit()
+
+    code, output = verify(runner)
+
+    assert code == 1
+    assert f"event #{ids[2]} (2026-11-23 10:02 UTC, login)" in output
+
+
+def test_a_removed_event_is_named_by_the_next_one(
+    runner: FlaskCliRunner, tampered: tuple[Engine, list[int]]
+) -> None:
+    engine, ids = tampered
+    with engine.begin() as connection:
+        connection.execute(sql("DELETE FROM auditevent WHERE id = :id"), {"id": ids[3]})
+
+    code, output = verify(runner)
+
+    assert code == 1
+    assert f"event #{ids[4]} (2026-11-23 10:04 UTC, login): hash does not match" in output
+
+
+def test_reordered_events_are_named(
+    runner: FlaskCliRunner, tampered: tuple[Engine, list[int]]
+) -> None:
+    engine, ids = tampered
+    with engine.begin() as connection:
+        for old, new in ((ids[6], -1), (ids[7], ids[6]), (-1, ids[7])):
+            connection.execute(
+                sql("UPDATE auditevent SET id = :new WHERE id = :old"), {"old": old, "new": new}
+            )
+
+    code, output = verify(runner)
+
+    assert code == 1
+    # The event now at #ids[6] is the one written at 10:07.
+    assert f"event #{ids[6]} (2026-11-23 10:07 UTC, view_conversation)" in output
+
+
+def test_a_removed_last_event_still_verifies_but_the_last_hash_changes(
+    runner: FlaskCliRunner, tampered: tuple[Engine, list[int]]
+) -> None:
+    """A chain cannot show that its end was cut off; the printed last hash can, when someone
+    noted it down before."""
+    engine, ids = tampered
+    _code, before = verify(runner)
+    with engine.begin() as connection:
+        connection.execute(sql("DELETE FROM auditevent WHERE id = :id"), {"id": ids[-1]})
+
+    code, after = verify(runner)
+
+    assert code == 0
+    assert "intact: 9 events" in after
+    assert after.splitlines()[-1] != before.splitlines()[-1]
+
+
+def test_events_from_before_the_chain_are_allowed_only_first(
+    app: Flask, runner: FlaskCliRunner, session: Session
+) -> None:
+    engine = databases(app).inbox
+    legacy = {"action": "login", "at": T0, "detail": {}}
+    with engine.begin() as connection:  # as migration 0009 found them: no hash
+        connection.execute(insert(AuditEvent), [legacy, legacy])
+    ids = write_events(session, 3)
+
+    code, output = verify(runner)
+    assert code == 0, output
+    assert "audit trail intact: 5 events" in output
+    assert "2 of them from before the chain began" in output
+
+    with engine.begin() as connection:  # an unhashed event after sealed ones
+        connection.execute(insert(AuditEvent), [legacy])
+    code, output = verify(runner)
+    assert code == 1
+    assert f"event #{ids[-1] + 1} (2026-11-23 10:00 UTC, login): has no hash" in output
+
+
+def test_a_writer_waits_for_the_one_before_it_and_chains_to_its_event(
+    app: Flask, runner: FlaskCliRunner, session: Session
+) -> None:
+    """Two transactions append at once: the second must see the first's hash, not the one
+    that was last when it started."""
+    write_events(session, 1)
+    audit.record(session=session, action="first", user_id=None)
+    session.flush()  # the first transaction now holds the chain
+
+    def second() -> None:
+        with Session(databases(app).inbox) as other:
+            audit.record(session=other, action="second", user_id=None)
+            other.commit()
+
+    writer = threading.Thread(target=second)
+    writer.start()
+    writer.join(timeout=0.5)
+    assert writer.is_alive(), "the second writer must wait for the first to commit"
+    session.commit()
+    writer.join(timeout=10)
+    assert not writer.is_alive()
+
+    actions = session.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))).all()
+    assert actions == ["login", "first", "second"]
+    code, output = verify(runner)
+    assert code == 0, output
+
+
+@pytest.mark.postgres_only
+def test_concurrent_writers_keep_one_linear_chain(app: Flask, runner: FlaskCliRunner) -> None:
+    engine = databases(app).inbox
+    errors: list[BaseException] = []
+
+    def writer(number: int) -> None:
+        try:
+            for round_ in range(15):
+                with Session(engine) as session:
+                    for n in range(1 + round_ % 3):
+                        audit.record(
+                            session=session,
+                            action="view_conversation",
+                            user_id=None,
+                            detail={"writer": number, "round": round_, "n": n},
+                        )
+                        session.flush()
+                    session.commit()
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+
+    code, output = verify(runner)
+    assert code == 0, output
+    assert f"audit trail intact: {6 * (5 * (1 + 2 + 3))} events" in output

@@ -224,6 +224,8 @@ class Message(SQLModel, table=True):
         Index("ix_message_conversation_created", "conversation_id", "created_at", "id"),
         # Retention empties raw payloads per account by arrival time.
         Index("ix_message_account_received", "account_id", "received_at"),
+        # Data-subject requests and the research objection find a person's messages by author.
+        Index("ix_message_author_contact", "author_contact_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

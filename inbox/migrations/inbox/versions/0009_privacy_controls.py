@@ -68,6 +68,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_message_account_received", "message", ["account_id", "received_at"], unique=False
     )
+    op.create_index(
+        "ix_message_author_contact", "message", ["author_contact_id"], unique=False
+    )
     op.create_table(
         "consenttext",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -156,6 +159,7 @@ def downgrade() -> None:
     op.drop_index("ix_consentrecord_contact", table_name="consentrecord")
     op.drop_table("consentrecord")
     op.drop_table("consenttext")
+    op.drop_index("ix_message_author_contact", table_name="message")
     op.drop_index("ix_message_account_received", table_name="message")
     op.drop_index("ix_auditevent_contact_id", table_name="auditevent")
     for table, column in (

@@ -206,9 +206,9 @@ class Verification:
         return self.broken is None
 
 
-def _rows(session: Session, batch_size: int) -> Iterator[Any]:
-    # Keyset batches: constant memory and one index seek per batch, whatever the table's size.
-    columns = [
+def _columns() -> list[Any]:
+    # Plain rows, not ORM objects: nothing piles up in the session on a long walk.
+    return [
         col(column)
         for column in (
             AuditEvent.id,
@@ -223,10 +223,14 @@ def _rows(session: Session, batch_size: int) -> Iterator[Any]:
             AuditEvent.hash,
         )
     ]
+
+
+def _rows(session: Session, batch_size: int) -> Iterator[Any]:
+    # Keyset batches: constant memory and one index seek per batch, whatever the table's size.
     after = 0
     while True:
         batch = session.execute(
-            select(*columns)
+            select(*_columns())
             .where(col(AuditEvent.id) > after)
             .order_by(col(AuditEvent.id))
             .limit(batch_size)
@@ -267,3 +271,59 @@ def verify_chain(*, session: Session, batch_size: int = 5000) -> Verification:
             return Verification(events, unsealed, head, broken)
         previous = head = row.hash
     return Verification(events, unsealed, head, None)
+
+
+# Reading the trail ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events to show; None means any. `since` is inclusive, `until` exclusive (UTC)."""
+
+    user_id: int | None = None
+    contact_id: int | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_detail(self) -> dict[str, Any]:
+        """The filter as it is itself audited: only what is set."""
+        values = {
+            "user_id": self.user_id,
+            "contact_id": self.contact_id,
+            "action": self.action,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
+def find_events(
+    *, session: Session, where: AuditFilter, before_id: int | None = None, limit: int = 50
+) -> list[Any]:
+    """Events matching the filter, newest first, with ids below `before_id` (the next page)."""
+    query = select(*_columns()).order_by(col(AuditEvent.id).desc()).limit(limit)
+    if where.user_id is not None:
+        query = query.where(col(AuditEvent.user_id) == where.user_id)
+    if where.contact_id is not None:
+        query = query.where(col(AuditEvent.contact_id) == where.contact_id)
+    if where.action is not None:
+        query = query.where(col(AuditEvent.action) == where.action)
+    if where.since is not None:
+        query = query.where(col(AuditEvent.at) >= where.since)
+    if where.until is not None:
+        query = query.where(col(AuditEvent.at) < where.until)
+    if before_id is not None:
+        query = query.where(col(AuditEvent.id) < before_id)
+    return list(session.execute(query).all())
+
+
+def iter_events(*, session: Session, where: AuditFilter, batch_size: int = 1000) -> Iterator[Any]:
+    """Every event matching the filter, newest first, read in keyset batches (for exports)."""
+    before: int | None = None
+    while True:
+        batch = find_events(session=session, where=where, before_id=before, limit=batch_size)
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        before = batch[-1].id

@@ -3,15 +3,21 @@ and `socialcare audit verify` names the first event someone changed, removed or 
 
 from __future__ import annotations
 
+import csv
+import html
 import importlib.util
+import io
+import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import MultiFernet
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import Engine, insert
 from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +26,17 @@ from sqlmodel import Session, col, select
 import inbox
 from inbox import audit
 from inbox.db import databases
-from inbox.models import AuditEvent
+from inbox.ingest import ingest
+from inbox.models import AuditEvent, Conversation, Role, User
+from tests.conftest import (
+    csrf_token,
+    login,
+    make_account,
+    make_item,
+    make_member,
+    make_user,
+    post_form,
+)
 
 MIGRATIONS = Path(inbox.__file__).parent / "migrations/inbox/versions"
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -138,7 +154,9 @@ def test_a_changed_field_is_named(
 ) -> None:
     engine, ids = tampered
     with engine.begin() as connection:
-        connection.execute(sql("UPDATE auditevent SET ip = '10.0.0.1' WHERE id = :id"), {"id": ids[5]})
+        connection.execute(
+            sql("UPDATE auditevent SET ip = '10.0.0.1' WHERE id = :id"), {"id": ids[5]}
+        )
 
     code, output = verify(runner)
 
@@ -293,3 +311,217 @@ def test_concurrent_writers_keep_one_linear_chain(app: Flask, runner: FlaskCliRu
     code, output = verify(runner)
     assert code == 0, output
     assert f"audit trail intact: {6 * (5 * (1 + 2 + 3))} events" in output
+
+
+# The viewer ----------------------------------------------------------------------------------
+
+
+def viewer(client: FlaskClient, session: Session, role: Role = Role.dpo, **kwargs: Any) -> User:
+    """Log a user of this role in on `client`."""
+    user = make_user(session, role=role, **kwargs)
+    assert login(client, user.email).status_code == 302
+    return user
+
+
+def shown_ids(body: str) -> list[int]:
+    """The event ids in the viewer's table, top to bottom."""
+    return [int(n) for n in re.findall(r"<tr>\s*<td>(\d+)</td>", body)]
+
+
+def page(client: FlaskClient, **params: str) -> str:
+    response = client.get("/audit", query_string=params)
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [(Role.admin, True), (Role.dpo, True), (Role.agent, False), (Role.marketing, False)],
+)
+def test_only_admins_and_the_dpo_read_the_trail(
+    client: FlaskClient, session: Session, role: Role, allowed: bool
+) -> None:
+    audit.record(session=session, action="login", user_id=None, ip="192.0.2.99")
+    session.commit()
+    viewer(client, session, role)
+    for path in ("/audit", "/audit/export.csv"):
+        response = client.get(path)
+        assert response.status_code == (200 if allowed else 403), path
+        assert ("192.0.2.99" in response.get_data(as_text=True)) is allowed, path
+
+
+def test_the_trail_needs_a_login(client: FlaskClient) -> None:
+    for path in ("/audit", "/audit/export.csv"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert "/login" in response.headers["Location"]
+
+
+def test_filters_by_user_contact_action_and_days_in_berlin(
+    client: FlaskClient, session: Session
+) -> None:
+    viewer(client, session)
+    agent = make_user(session, role=Role.agent, name="Aino Agent")
+
+    def add(action: str, at: datetime, user_id: int | None = None, **fields: Any) -> int:
+        event = audit.record(session=session, action=action, user_id=user_id, now=at, **fields)
+        session.commit()
+        assert event.id is not None
+        return event.id
+
+    early = add("reply", datetime(2026, 11, 10, 22, 30, tzinfo=UTC), user_id=agent.id)
+    late = add("view_conversation", datetime(2026, 11, 10, 23, 30, tzinfo=UTC), user_id=agent.id)
+    other = add("view_conversation", datetime(2026, 11, 11, 9, 0, tzinfo=UTC), contact_id=77)
+    add("tag_add", datetime(2026, 11, 12, 9, 0, tzinfo=UTC), contact_id=78)
+
+    assert shown_ids(page(client, user=str(agent.id))) == [late, early]
+    assert shown_ids(page(client, contact="77")) == [other]
+    assert shown_ids(page(client, action="view_conversation")) == [other, late]
+    # 23:30 UTC is half past midnight on the 11th in Berlin; 22:30 UTC is still the 10th.
+    on_11th = page(client, **{"from": "2026-11-11", "to": "2026-11-11"})
+    assert shown_ids(on_11th) == [other, late]
+    assert shown_ids(page(client, to="2026-11-10", user=str(agent.id))) == [early]
+    combined = page(client, user=str(agent.id), action="reply", **{"from": "2026-11-10"})
+    assert shown_ids(combined) == [early]
+    # Labels in words, the user's name, the selected filter kept in the form.
+    assert "Viewed a conversation" in on_11th and "Aino Agent" in on_11th
+    assert f'<option value="{agent.id}" selected>' in page(client, user=str(agent.id))
+
+
+def test_labels_are_german_for_a_german_reader(client: FlaskClient, session: Session) -> None:
+    viewer(client, session, Role.admin)
+    audit.record(session=session, action="view_conversation", user_id=None)
+    session.commit()
+    client.post(
+        "/language",
+        data={"lang": "de", "next": "/audit", "csrf_token": csrf_token(client, "/audit")},
+    )
+    body = page(client, action="view_conversation")
+    assert "Unterhaltung angesehen" in body
+    assert "Prüfprotokoll" in body
+
+
+def test_malformed_filters_are_refused(client: FlaskClient, session: Session) -> None:
+    viewer(client, session)
+    for params in (
+        {"contact": "x1"},
+        {"user": "12345678901"},
+        {"from": "23.11.2026"},
+        {"action": "<script>"},
+        {"before": "-1"},
+    ):
+        assert client.get("/audit", query_string=params).status_code == 400, params
+
+
+def test_pages_go_back_in_time_without_gaps_or_repeats(
+    client: FlaskClient, session: Session
+) -> None:
+    viewer(client, session)
+    written = write_events(session, 120, per_commit=40)
+    viewed_ids = [i for n, i in enumerate(written) if n % 2 == 1]
+
+    seen: list[int] = []
+    body = page(client, action="view_conversation")
+    while True:
+        seen += shown_ids(body)
+        older = re.search(r'<a rel="next" href="([^"]+)"', body)
+        if older is None:
+            break
+        body = client.get(html.unescape(older.group(1))).get_data(as_text=True)
+
+    assert seen == sorted(viewed_ids, reverse=True)
+    assert len(viewed_ids) == 60  # two pages: 50 and 10
+
+
+def test_viewing_and_exporting_are_audited(client: FlaskClient, session: Session) -> None:
+    dpo = viewer(client, session)
+
+    page(client, contact="42", action="reply")
+    client.get("/audit/export.csv", query_string={"user": str(dpo.id)}).get_data()
+
+    session.expire_all()
+    viewed = session.exec(select(AuditEvent).where(AuditEvent.action == "view_audit")).one()
+    assert viewed.user_id == dpo.id
+    assert viewed.contact_id == 42
+    assert viewed.detail["action"] == "reply" and viewed.detail["events"] == 0
+    exported = session.exec(select(AuditEvent).where(AuditEvent.action == "export_audit")).one()
+    assert exported.user_id == dpo.id
+    assert exported.detail == {"user_id": dpo.id}
+
+
+def test_hostile_values_are_escaped_on_the_page_and_defused_in_the_csv(
+    client: FlaskClient, session: Session
+) -> None:
+    viewer(client, session, Role.admin)
+    evil = make_user(session, role=Role.agent, name="<script>alert(1)</script>")
+    audit.record(
+        session=session,
+        action="tag_add",
+        user_id=evil.id,
+        target_type="conversation",
+        target_id=9,
+        contact_id=5,
+        ip="198.51.100.4",
+        detail={"tag": '<img src=x onerror="alert(2)">', "formula": "=HYPERLINK(1)"},
+    )
+    session.commit()
+
+    body = page(client, action="tag_add")
+    assert "<script>alert(1)" not in body and "<img src=x" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert "&lt;img src=x onerror=" in body
+    assert "198.51.100.4" in body and "Conversation #9" in body
+
+    response = client.get("/audit/export.csv", query_string={"action": "tag_add"})
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Cache-Control"] == "no-store"
+    header, row = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert header[:5] == ["id", "time_utc", "user_id", "user", "action"]
+    record = dict(zip(header, row, strict=True))
+    assert record["user"] == "<script>alert(1)</script>"
+    assert record["contact_id"] == "5" and record["ip"] == "198.51.100.4"
+    assert json.loads(record["detail"])["formula"] == "=HYPERLINK(1)"
+    # A cell that starts like a formula would run in a spreadsheet: it starts with ' instead.
+    sly = make_user(session, role=Role.agent, name='=HYPERLINK("https://evil.example")')
+    audit.record(session=session, action="login", user_id=sly.id)
+    session.commit()
+    response = client.get("/audit/export.csv", query_string={"user": str(sly.id)})
+    (row,) = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert row["user"] == '\'=HYPERLINK("https://evil.example")'
+
+
+def test_the_export_holds_every_matching_event(client: FlaskClient, session: Session) -> None:
+    viewer(client, session)
+    write_events(session, 30, per_commit=30)
+    response = client.get("/audit/export.csv", query_string={"action": "view_conversation"})
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(rows) == 15
+    assert [int(r["id"]) for r in rows] == sorted((int(r["id"]) for r in rows), reverse=True)
+    assert rows[-1]["time_utc"] == "2026-11-23T10:01:00+00:00"
+
+
+# Whose data: every conversation event names the contact ----------------------------------------
+
+
+def test_conversation_events_name_the_contact(
+    client: FlaskClient, session: Session, fernet: MultiFernet
+) -> None:
+    account = make_account(session, fernet)
+    agent = make_user(session, role=Role.agent)
+    make_member(session, agent, account)
+    message = ingest(session=session, account=account, item=make_item()).message
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    assert login(client, agent.email).status_code == 302
+    url = f"/conversations/{conversation.id}"
+
+    assert client.get(url).status_code == 200
+    post_form(client, url, f"{url}/status", {"status": "closed"})
+    post_form(client, url, f"{url}/reply", {"text": "Wir kümmern uns darum."})
+
+    session.expire_all()
+    events = session.exec(select(AuditEvent).where(AuditEvent.target_type == "conversation")).all()
+    actions = {event.action for event in events}
+    assert {"view_conversation", "status_closed", "reply"} <= actions
+    assert {event.contact_id for event in events} == {conversation.contact_id}

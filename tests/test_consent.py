@@ -537,3 +537,40 @@ def test_retry_in_the_browser_tells_the_refusal(
     body = html.unescape(response.get_data(as_text=True))
     assert "has not consented to be written to first on this channel" in body
     assert [m.delivery for m in outbound(session)] == [Delivery.failed]
+
+
+# Thread keys of a first message ---------------------------------------------------------
+
+
+def test_first_message_thread_keys_match_how_each_platform_parses_dms() -> None:
+    import json
+    from pathlib import Path
+
+    from connectors import get_connector
+    from connectors.demo import build_payload, parse_payload
+    from connectors.x_parse import parse_dm_event
+
+    page = json.loads((Path(__file__).parent / "fixtures/x/dm_p1.json").read_text())
+    event = page["data"][0]
+    users = {"7001": {"id": "7001", "username": "jodoe", "name": "Jo Doe"}}
+    parsed = parse_dm_event(event, users, "1450000000000000042")
+    x = get_connector(
+        "x",
+        dict.fromkeys(
+            ("consumer_key", "consumer_secret", "access_token", "access_token_secret"), "k"
+        ),
+        {"username": "quendelmarkt"},
+    )
+    assert x.direct_thread_key(Author(platform_user_id="7001")) == parsed.thread_key
+
+    demo = get_connector("demo", {}, {"seed": 7})
+    dm = next(
+        item for i in range(200) if (item := parse_payload(build_payload(7, i, 0))).kind == "dm"
+    )
+    assert demo.direct_thread_key(dm.author) == dm.thread_key
+    for platform, settings in (
+        ("facebook", {"page_id": "1"}),
+        ("instagram", {"page_id": "1", "ig_user_id": "2"}),
+    ):
+        meta = get_connector(platform, {"page_access_token": "t"}, settings)
+        assert meta.direct_thread_key(Author(platform_user_id="psid")) is None

@@ -1,24 +1,35 @@
-"""Login, logout, roles and CSRF protection."""
+"""Sessions, roles, the login steps' bookkeeping and CSRF protection; the views are in
+`inbox.auth_views`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired
 
-from inbox import audit, db
+from inbox import audit, db, throttle, twofactor
 from inbox.models import Role, User
-from inbox.users import authenticate
+from inbox.types import utcnow
+from inbox.users import mark_logged_in
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -26,32 +37,49 @@ csrf = CSRFProtect()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The same words for every failed login, whatever went wrong: nothing tells an attacker whether
+# the e-mail exists, the password was right or the address is locked.
+LOGIN_FAILED = _l("E-mail or password is wrong, or too many attempts — try again in a few minutes.")
+# Keys of our own in the signed session cookie.
+VERSION, STARTED, SEEN, PENDING, HINT_HIDDEN = (
+    "auth_version",
+    "auth_started",
+    "auth_seen",
+    "auth_pending",
+    "auth_hint_hidden",
+)
+# What survives logging in and out: the chosen language.
+_KEPT = ("lang",)
+# Pages a user who must set up a second factor may still open.
+_OPEN_WHILE_ENROLLING = frozenset({"auth.enrol", "auth.logout", "i18n.switch_language", "static"})
+
 
 class SessionUser(UserMixin):  # type: ignore[misc]
     """The logged-in user as Flask-Login sees it: only id, name and role live in memory."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, *, must_enrol: bool = False) -> None:
         assert user.id is not None
         self.id = user.id
         self.name = user.name
         self.role = user.role
+        self.has_2fa = twofactor.is_enabled(user)
+        # Two factors are required but none is set up: only the enrolment page opens.
+        self.must_enrol = must_enrol
 
     def get_id(self) -> str:
         """Flask-Login's key of the user in the session cookie."""
         return str(self.id)
 
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
-    """E-mail and password."""
-
-    email = EmailField(_l("E-mail"), validators=[DataRequired()])
-    password = PasswordField(_l("Password"), validators=[DataRequired()])
-
-
 @login_manager.user_loader  # type: ignore[untyped-decorator]
 def _load_user(user_id: str) -> SessionUser | None:
     user = db.session().get(User, int(user_id))
-    return SessionUser(user) if user is not None and user.active else None
+    if user is None or not user.active or session.get(VERSION) != user.session_version:
+        return None
+    must_enrol = not twofactor.is_enabled(user) and twofactor.is_required(
+        session=db.session(), user=user
+    )
+    return SessionUser(user, must_enrol=must_enrol)
 
 
 def roles_required(*roles: Role) -> Callable[[F], F]:
@@ -72,7 +100,12 @@ def roles_required(*roles: Role) -> Callable[[F], F]:
 
 
 def audit_request(
-    *, action: str, target_type: str, target_id: int | None, detail: dict[str, Any] | None = None
+    *,
+    action: str,
+    target_type: str,
+    target_id: int | None,
+    detail: dict[str, Any] | None = None,
+    contact_id: int | None = None,
 ) -> None:
     """Audit what the logged-in user does in this request; it commits with the request's work."""
     audit.record(
@@ -81,6 +114,7 @@ def audit_request(
         user_id=current_user.id,
         target_type=target_type,
         target_id=target_id,
+        contact_id=contact_id,
         ip=request.remote_addr,
         detail=detail,
     )
@@ -91,49 +125,176 @@ def home_for(role: Role) -> str:
     return url_for("reports.index") if role == Role.marketing else url_for("agent.conversations")
 
 
-@bp.get("/")
-def index() -> Response:
-    """Send each user to the start page of their role."""
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login"))
-    return redirect(home_for(current_user.role))
+def safe_next(target: str | None) -> str | None:
+    """A local path to go on to, or None: the parameter must not become an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
 
 
-@bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
-    """Log in with e-mail and password."""
-    form = LoginForm()
-    if form.validate_on_submit():
-        session = db.session()
-        user = authenticate(session=session, email=form.email.data, password=form.password.data)
+def throttle_policy() -> throttle.Policy:
+    """The login throttling limits of this app's configuration."""
+    config = current_app.config
+    return throttle.Policy(
+        email_limit=int(config["LOGIN_EMAIL_MAX_FAILURES"]),
+        ip_limit=int(config["LOGIN_IP_MAX_FAILURES"]),
+        window=timedelta(minutes=float(config["LOGIN_WINDOW_MINUTES"])),
+        lockout=timedelta(minutes=float(config["LOGIN_LOCKOUT_MINUTES"])),
+    )
+
+
+def is_locked(email: str) -> bool:
+    """Whether logins for this e-mail address or from this client are locked out now."""
+    return throttle.is_locked(
+        session=db.session(), email=email, ip=request.remote_addr, now=utcnow()
+    )
+
+
+def fail_login(*, email: str, step: str, user_id: int | None = None) -> bool:
+    """Count and audit a failed login step (no e-mail in the trail); True once locked out."""
+    dbs = db.session()
+    dbs.rollback()  # nothing of the failed attempt is kept but the count and the audit
+    failure = throttle.record_failure(
+        session=dbs, email=email, ip=request.remote_addr, policy=throttle_policy(), now=utcnow()
+    )
+    target_type = "user" if user_id is not None else None
+    audit.record(
+        session=dbs,
+        action="login_failed",
+        user_id=None,
+        target_type=target_type,
+        target_id=user_id,
+        ip=request.remote_addr,
+        detail={"step": step},
+    )
+    if failure.locked_now:
         audit.record(
-            session=session,
-            action="login" if user else "login_failed",
-            user_id=user.id if user else None,
+            session=dbs,
+            action="login_locked",
+            user_id=None,
+            target_type=target_type,
+            target_id=user_id,
             ip=request.remote_addr,
+            detail={"scopes": list(failure.locked_now)},
         )
-        session.commit()
-        if user is not None:
-            login_user(SessionUser(user))
-            return redirect(home_for(user.role))
-        flash(_l("E-mail or password is wrong."), "error")
-    return render_template("auth/login.html", form=form)
+    dbs.commit()
+    return bool(failure.locked_now) or is_locked(email)
 
 
-@bp.post("/logout")
-def logout() -> Response:
-    """Log out and go back to the login page."""
+def complete_login(user: User, *, method: str | None) -> None:
+    """Log the user in on a fresh session, note and audit it, and forget earlier failures."""
+    dbs = db.session()
+    throttle.clear(session=dbs, email=user.email)
+    mark_logged_in(session=dbs, user=user)
+    audit.record(
+        session=dbs,
+        action="login",
+        user_id=user.id,
+        ip=request.remote_addr,
+        detail={"second_factor": method} if method else None,
+    )
+    dbs.commit()
+    start_session(user)
+
+
+def begin_second_step(user: User, *, target: str | None) -> None:
+    """Remember, for a few minutes, whose password was right; nobody is logged in yet."""
+    end_session()  # a new login starts clean, even if someone was logged in here
+    session[PENDING] = {
+        "user": user.id,
+        "version": user.session_version,
+        "until": utcnow().timestamp() + float(current_app.config["LOGIN_CODE_MINUTES"]) * 60,
+        "next": target,
+    }
+
+
+def pending_user() -> User | None:
+    """The user whose password was right a moment ago and who still owes the second factor."""
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict) or float(pending.get("until") or 0) < utcnow().timestamp():
+        return None
+    user = db.session().get(User, int(pending.get("user") or 0))
+    if user is None or not user.active or user.session_version != pending.get("version"):
+        return None
+    return user
+
+
+def start_session(user: User) -> None:
+    """Replace whatever the session held by a new login (no fixation), keeping the language."""
+    kept = {key: session[key] for key in _KEPT if key in session}
+    session.clear()
+    session.update(kept)
+    login_user(SessionUser(user))
+    now = utcnow().timestamp()
+    session[VERSION] = user.session_version
+    session[STARTED] = now
+    session[SEEN] = now
+
+
+def end_session() -> None:
+    """Log out and drop everything of the session but the language."""
     logout_user()
-    return redirect(url_for("auth.login"))
+    kept = {key: session[key] for key in _KEPT if key in session}
+    session.clear()
+    session.update(kept)
+
+
+def _is_background() -> bool:
+    # The list refresh and idle presence beats run on their own in an open tab: they must not
+    # keep a forgotten session alive. A beat that says the agent is typing is activity.
+    if request.endpoint == "agent.conversation_rows":
+        return True
+    return request.endpoint == "agent.presence" and request.form.get("typing") != "1"
+
+
+def _guard_session() -> Response | tuple[str, int] | None:
+    if request.endpoint == "static" or "_user_id" not in session:
+        return None
+    config = current_app.config
+    now = utcnow().timestamp()
+    seen, started = session.get(SEEN), session.get(STARTED)
+    if (
+        not isinstance(seen, int | float)
+        or not isinstance(started, int | float)
+        or now - seen > float(config["SESSION_IDLE_MINUTES"]) * 60
+        or now - started > float(config["SESSION_MAX_HOURS"]) * 3600
+    ):
+        end_session()
+        flash(_l("Your session has ended. Please log in again."), "error")
+        if _is_background() or request.method != "GET":
+            return "", 401
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if not _is_background():
+        session[SEEN] = now
+    if current_user.is_authenticated and current_user.must_enrol:
+        if request.endpoint not in _OPEN_WHILE_ENROLLING:
+            return redirect(url_for("auth.enrol"))
+    return None
+
+
+def _template_globals() -> dict[str, Any]:
+    show = (
+        current_user.is_authenticated
+        and not current_user.has_2fa
+        and not current_user.must_enrol
+        and not session.get(HINT_HIDDEN)
+        and request.endpoint not in ("auth.enrol", "auth.security")
+    )
+    return {"two_factor_hint": show}
 
 
 def init_app(app: Flask) -> None:
-    """Wire Flask-Login, CSRF protection and the auth views into the app."""
+    """Wire Flask-Login, CSRF protection, the session guard and the auth views into the app."""
+    from inbox import auth_views  # noqa: F401  (adds the views to the blueprint)
+
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to continue.")
     login_manager.session_protection = "strong"
     csrf.init_app(app)
+    # After CSRF protection: a forged request is refused before it can touch the session.
+    app.before_request(_guard_session)
+    app.context_processor(_template_globals)
     app.register_blueprint(bp)
     for code in (400, 403, 404):
         app.register_error_handler(code, _error_page)

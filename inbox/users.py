@@ -36,9 +36,14 @@ def create_user(*, session: Session, email: str, name: str, role: Role, password
     return user
 
 
-def authenticate(*, session: Session, email: str, password: str) -> User | None:
+def find_user(*, session: Session, email: str) -> User | None:
+    """The user with this e-mail address, in any case and with spaces around it."""
+    return session.exec(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+
+
+def check_password(*, session: Session, email: str, password: str) -> User | None:
     """The active user with these credentials, or None without saying which part was wrong."""
-    user = session.exec(select(User).where(func.lower(User.email) == email.strip().lower())).first()
+    user = find_user(session=session, email=email)
     if user is None or not user.active:
         # Hash anyway so the response time does not tell whether the e-mail exists.
         _hasher.hash(password)
@@ -49,10 +54,37 @@ def authenticate(*, session: Session, email: str, password: str) -> User | None:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+        session.add(user)
+    return user
+
+
+def mark_logged_in(*, session: Session, user: User) -> None:
+    """Note the time of a completed login (the caller commits)."""
     user.last_login_at = utcnow()
     session.add(user)
-    session.commit()
+
+
+def authenticate(*, session: Session, email: str, password: str) -> User | None:
+    """Check the password and note the login: for logins without a second step."""
+    user = check_password(session=session, email=email, password=password)
+    if user is not None:
+        mark_logged_in(session=session, user=user)
+        session.commit()
     return user
+
+
+def set_role(*, session: Session, user: User, role: Role) -> Role:
+    """Give the user another role; returns the old one (the caller audits and commits)."""
+    old = user.role
+    user.role = role
+    session.add(user)
+    return old
+
+
+def end_sessions(*, session: Session, user: User) -> None:
+    """Log the user out everywhere: every session made before this stops working."""
+    user.session_version += 1
+    session.add(user)
 
 
 def active_agents(*, session: Session) -> list[User]:

@@ -16,7 +16,7 @@ from inbox.ingest import ingest
 from inbox.models import AuditEvent, Direction, Message, Role, User
 from tests.conftest import PASSWORD, login, make_account, make_item, make_user, post_form
 
-WRONG_LOGIN = "E-mail or password is wrong."
+WRONG_LOGIN = "E-mail or password is wrong, or too many attempts — try again in a few minutes."
 CUSTOMER_NAME = "Margarethe Vogelsang"
 CUSTOMER_TEXT = "Meine Bestellnummer 4711 ist seit drei Wochen unterwegs"
 

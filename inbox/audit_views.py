@@ -176,7 +176,11 @@ def index() -> str:
         target_type="audit",
         target_id=None,
         contact_id=where.contact_id,
-        detail={**where.as_detail(), "before": before, "events": len(rows)},
+        detail={
+            **where.as_detail(),
+            **({"before": before} if before is not None else {}),
+            "events": len(rows),
+        },
     )
     session.commit()
     return render_template(

@@ -525,3 +525,33 @@ def test_conversation_events_name_the_contact(
     actions = {event.action for event in events}
     assert {"view_conversation", "status_closed", "reply"} <= actions
     assert {event.contact_id for event in events} == {conversation.contact_id}
+
+
+def test_events_about_a_conversation_or_contact_name_the_person_unasked(
+    session: Session, fernet: MultiFernet
+) -> None:
+    """Code that forgets contact_id (canned replies, presence, newer views) still says whose
+    data it touched: access requests list events by contact."""
+    account = make_account(session, fernet)
+    message = ingest(session=session, account=account, item=make_item()).message
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+
+    about_thread = audit.record(
+        session=session,
+        action="x",
+        user_id=None,
+        target_type="conversation",
+        target_id=conversation.id,
+    )
+    about_contact = audit.record(
+        session=session, action="x", user_id=None, target_type="contact", target_id=31
+    )
+    about_account = audit.record(
+        session=session, action="x", user_id=None, target_type="account", target_id=account.id
+    )
+    session.commit()
+
+    assert about_thread.contact_id == conversation.contact_id
+    assert about_contact.contact_id == 31
+    assert about_account.contact_id is None

@@ -122,7 +122,11 @@ def audit_request(
 
 def home_for(role: Role) -> str:
     """Where each role starts."""
-    return url_for("reports.index") if role == Role.marketing else url_for("agent.conversations")
+    if role == Role.marketing:
+        return url_for("reports.index")
+    if role == Role.dpo:
+        return url_for("privacy.find")
+    return url_for("agent.conversations")
 
 
 def safe_next(target: str | None) -> str | None:

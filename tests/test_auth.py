@@ -352,3 +352,13 @@ def test_navigation_offers_only_what_the_role_may_open(
 
     assert 'href="/reports"' in page
     assert 'href="/conversations"' not in page
+
+
+def test_dpo_starts_on_the_data_subject_requests(client: FlaskClient, session: Session) -> None:
+    dpo = make_user(session, role=Role.dpo)
+
+    response = login(client, dpo.email)
+
+    assert response.status_code == 302
+    assert path_of(response) == "/privacy/"
+    assert client.get("/privacy/").status_code == 200

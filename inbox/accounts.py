@@ -10,8 +10,9 @@ from sqlmodel import Session, select
 
 from connectors import Connector, get_connector
 from inbox.crypto import decrypt_credentials, encrypt_credentials
-from inbox.models import Account, AccountStatus
+from inbox.models import Account, AccountStatus, Role
 from inbox.types import utcnow
+from inbox.workflow_models import AccountMember
 
 # What an admin enters per platform: secret credentials (stored encrypted) and plain settings.
 PLATFORM_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -23,6 +24,17 @@ PLATFORM_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "instagram": (("page_access_token",), ("ig_user_id", "page_id")),
     "demo": ((), ()),
 }
+
+
+def visible_accounts(*, session: Session, user_id: int, role: Role) -> frozenset[int] | None:
+    """The accounts whose conversations a user may see: None for all (admins), else the
+    accounts an agent is a member of (none for every other role)."""
+    if role == Role.admin:
+        return None
+    if role != Role.agent:
+        return frozenset()
+    members = select(AccountMember.account_id).where(AccountMember.user_id == user_id)
+    return frozenset(session.exec(members).all())
 
 
 def set_status(*, session: Session, account: Account, status: AccountStatus) -> Account:

@@ -5,6 +5,7 @@ The list's URL parameters (filters, page cursors) are parsed in inbox.list_param
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
@@ -98,9 +99,17 @@ def _view_where(view: View, *, user_id: int, now: datetime) -> list[ColumnElemen
 
 
 def _filter_where(
-    filters: Filters, *, now: datetime, view: View, dialect: str
+    filters: Filters,
+    *,
+    now: datetime,
+    view: View,
+    dialect: str,
+    accounts: Collection[int] | None = None,
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
+    if accounts is not None:
+        # The agent's own accounts: what they are not a member of is not in their inbox.
+        where.append(col(Conversation.account_id).in_(sorted(accounts)))
     if filters.account is not None:
         where.append(col(Conversation.account_id) == filters.account)
     if filters.platform is not None:
@@ -150,11 +159,15 @@ def list_conversations(
     filters: Filters | None = None,
     after: Cursor | None = None,
     limit: int = PAGE_SIZE,
+    accounts: Collection[int] | None = None,
 ) -> Page:
-    """One page of a view: earliest due first (closed: latest closed), then by last activity."""
+    """One page of a view on `accounts` (None: all): earliest due first (closed: latest
+    closed), then by last activity."""
     where = _view_where(view, user_id=user_id, now=now)
     dialect = session.get_bind().dialect.name
-    where += _filter_where(filters or Filters(), now=now, view=view, dialect=dialect)
+    where += _filter_where(
+        filters or Filters(), now=now, view=view, dialect=dialect, accounts=accounts
+    )
     name, timed, newest_first = _order(view)
     if after is not None and after.order != name:
         raise ValueError("cursor")
@@ -286,14 +299,22 @@ def _rows(session: Session, found: list[Any]) -> list[Row]:
 
 
 def count_views(
-    *, session: Session, user_id: int, now: datetime, filters: Filters | None = None
+    *,
+    session: Session,
+    user_id: int,
+    now: datetime,
+    filters: Filters | None = None,
+    accounts: Collection[int] | None = None,
 ) -> dict[View, int]:
-    """How many conversations each view holds under the filters, counted up to COUNT_CAP."""
+    """How many conversations each view holds under the filters on `accounts` (None: all),
+    counted up to COUNT_CAP."""
     dialect = session.get_bind().dialect.name
     counts = []
     for view in VIEWS:
         where = _view_where(view, user_id=user_id, now=now)
-        where += _filter_where(filters or Filters(), now=now, view=view, dialect=dialect)
+        where += _filter_where(
+            filters or Filters(), now=now, view=view, dialect=dialect, accounts=accounts
+        )
         capped = select(Conversation.id).where(*where).limit(COUNT_CAP).subquery()
         counts.append(select(func.count()).select_from(capped).scalar_subquery().label(view))
     # One statement, one round trip: each view's count is a scalar subquery of its own.
@@ -333,15 +354,19 @@ _DISTINCT_TAGS = text(
 )
 
 
-def filter_options(*, session: Session, tag_limit: int = 200) -> FilterOptions:
-    """The accounts, platforms and tags there are to filter by."""
+def filter_options(
+    *, session: Session, tag_limit: int = 200, accounts: Collection[int] | None = None
+) -> FilterOptions:
+    """The accounts (of `accounts`, None: all), platforms and tags there are to filter by."""
     named = select(Account.id, Account.display_name, Account.platform).order_by(
         col(Account.display_name)
     )
-    accounts = [AccountOption(*account) for account in session.exec(named).all()]
+    if accounts is not None:
+        named = named.where(col(Account.id).in_(sorted(accounts)))
+    options = [AccountOption(*account) for account in session.exec(named).all()]
     tags = [tag for (tag,) in session.execute(_DISTINCT_TAGS, {"limit": tag_limit}).all()]
     return FilterOptions(
-        accounts=accounts,
-        platforms=sorted({account.platform for account in accounts}),
+        accounts=options,
+        platforms=sorted({option.platform for option in options}),
         tags=tags,
     )

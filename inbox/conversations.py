@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -77,8 +78,11 @@ class Thread:
     panel: ContactPanel
 
 
-def load_thread(*, session: Session, conversation_id: int) -> Thread | None:
-    """A conversation and its messages in the order they were written, or None."""
+def load_thread(
+    *, session: Session, conversation_id: int, accounts: Collection[int] | None = None
+) -> Thread | None:
+    """A conversation and its messages in the order they were written, or None; the contact
+    panel lists earlier conversations only on `accounts` (None: all)."""
     found = session.exec(
         select(Conversation, Contact, Account)
         .join(Contact, col(Contact.id) == Conversation.contact_id)
@@ -129,18 +133,28 @@ def load_thread(*, session: Session, conversation_id: int) -> Thread | None:
         timeline=timeline,
         tags=tags_of(session=session, conversation_id=conversation_id),
         assignee=assignee,
-        panel=contact_panel(session=session, contact=contact, conversation=conversation),
+        panel=contact_panel(
+            session=session, contact=contact, conversation=conversation, accounts=accounts
+        ),
     )
 
 
 def contact_panel(
-    *, session: Session, contact: Contact, conversation: Conversation
+    *,
+    session: Session,
+    contact: Contact,
+    conversation: Conversation,
+    accounts: Collection[int] | None = None,
 ) -> ContactPanel:
-    """The contact's profile link and their other conversations, most recent first."""
+    """The contact's profile link and their other conversations on `accounts` (None: all),
+    most recent first."""
+    query = select(Conversation).where(
+        Conversation.contact_id == contact.id, Conversation.id != conversation.id
+    )
+    if accounts is not None:
+        query = query.where(col(Conversation.account_id).in_(sorted(accounts)))
     earlier = session.exec(
-        select(Conversation)
-        .where(Conversation.contact_id == contact.id, Conversation.id != conversation.id)
-        .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
+        query.order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
         .limit(EARLIER_LIMIT)
     ).all()
     return ContactPanel(profile_url=profile_url(contact), earlier=list(earlier))

@@ -27,7 +27,7 @@ from inbox.models import (
     Role,
     User,
 )
-from tests.conftest import make_account, make_item, make_user, post_form
+from tests.conftest import make_account, make_item, make_member, make_user, post_form
 
 AGENT_NAME = "Jana Schneider"
 
@@ -364,9 +364,10 @@ def test_first_response_time_is_kept_on_later_replies(
 
 
 def test_refused_reply_is_kept_to_retry_and_retry_sends_it(
-    agent_client: FlaskClient, session: Session, fernet: MultiFernet
+    agent_client: FlaskClient, session: Session, fernet: MultiFernet, agent: User
 ) -> None:
     account = make_account(session, fernet, fail_replies=True)
+    make_member(session, agent, account)
     inbound = write_in(
         session, account, author=customer("7001", "Jo Doe"), text="Hallo?", minutes_ago=10
     )
@@ -420,9 +421,10 @@ def test_refused_reply_is_kept_to_retry_and_retry_sends_it(
 
 
 def test_retry_during_the_outage_stays_failed(
-    agent_client: FlaskClient, session: Session, fernet: MultiFernet
+    agent_client: FlaskClient, session: Session, fernet: MultiFernet, agent: User
 ) -> None:
     account = make_account(session, fernet, fail_replies=True)
+    make_member(session, agent, account)
     inbound = write_in(session, account, author=customer("1", "Jo Doe"), text="?", minutes_ago=3)
     reply(agent_client, inbound.conversation_id, "Moment bitte")
     (failed,) = outbound(session)
@@ -438,9 +440,10 @@ def test_retry_during_the_outage_stays_failed(
 
 
 def test_retry_of_a_message_from_another_conversation_is_not_found(
-    agent_client: FlaskClient, session: Session, fernet: MultiFernet
+    agent_client: FlaskClient, session: Session, fernet: MultiFernet, agent: User
 ) -> None:
     account = make_account(session, fernet, fail_replies=True)
+    make_member(session, agent, account)
     one = write_in(session, account, author=customer("1", "Jo Doe"), text="?", minutes_ago=3)
     other = write_in(session, account, author=customer("2", "Ann Other"), text="?", minutes_ago=3)
     reply(agent_client, one.conversation_id, "Moment bitte")

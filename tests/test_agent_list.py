@@ -31,7 +31,7 @@ from inbox.models import (
     User,
 )
 from inbox.workflow_models import ConversationTag
-from tests.conftest import login, make_account, make_user
+from tests.conftest import login, make_account, make_member, make_user
 
 AGENT_NAME = "Jana Schneider"
 COLLEAGUE_NAME = "Kai Kollege"
@@ -170,13 +170,16 @@ def colleague(session: Session) -> User:
 
 
 @pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
+def account(session: Session, fernet: MultiFernet, agent: User) -> Account:
+    """The demo account, which the agent works on."""
+    account = make_account(session, fernet)
+    make_member(session, agent, account)
+    return account
 
 
 @pytest.fixture
-def other_account(session: Session) -> Account:
-    """A second official account, on another platform."""
+def other_account(session: Session, agent: User) -> Account:
+    """A second official account, on another platform, which the agent works on too."""
     account = Account(
         platform="instagram",
         display_name="Quendel Insta",
@@ -185,6 +188,7 @@ def other_account(session: Session) -> Account:
     )
     session.add(account)
     session.commit()
+    make_member(session, agent, account)
     return account
 
 

@@ -243,7 +243,7 @@ def test_composer_offers_this_accounts_replies_in_the_conversations_language_fir
 def test_placeholders_are_filled_for_the_conversation(
     agent_client: FlaskClient, session: Session, account: Account, agent: User
 ) -> None:
-    session.add(AccountMember(account_id=account.id, user_id=agent.id, signature="^JS"))
+    session.merge(AccountMember(account_id=account.id, user_id=agent.id, signature="^JS"))
     session.commit()
     conversation_id = write_in(session, account, name="Jo Anne Doe").conversation_id
     reply = canned(

@@ -17,7 +17,7 @@ from connectors import Author
 from inbox.ingest import ingest
 from inbox.models import Account, Delivery, Direction, Message, Role, User
 from inbox.workflow_models import AccountMember, Presence
-from tests.conftest import csrf_token, login, make_account, make_item, make_user
+from tests.conftest import csrf_token, login, make_account, make_item, make_member, make_user
 
 JO = Author(platform_user_id="7001", handle="jodoe", display_name="Jo Doe")
 HOSTILE_NAME = '<img src=x onerror="alert(1)">'
@@ -94,6 +94,8 @@ def agent(session: Session) -> User:
 def colleague_client(app: Flask, session: Session) -> FlaskClient:
     """A second browser, in which the colleague Lena is logged in."""
     lena = make_user(session, role=Role.agent, name="Lena Berg")
+    for account in session.exec(select(Account)).all():
+        make_member(session, lena, account)
     other = app.test_client()
     assert login(other, lena.email).status_code == 302
     return other
@@ -101,7 +103,7 @@ def colleague_client(app: Flask, session: Session) -> FlaskClient:
 
 def sign(session: Session, account: Account, user: User, signature: str) -> None:
     assert account.id is not None and user.id is not None
-    session.add(AccountMember(account_id=account.id, user_id=user.id, signature=signature))
+    session.merge(AccountMember(account_id=account.id, user_id=user.id, signature=signature))
     session.commit()
 
 
@@ -174,6 +176,7 @@ def test_signature_belongs_to_the_account(
     session.commit()
     sign(session, other, agent, "^JS")
     account = make_account(session, fernet)
+    make_member(session, agent, account)
     inbound = write_in(session, account, "Hallo?")
     fields = open_composer(agent_client, inbound.conversation_id)
 
@@ -183,9 +186,10 @@ def test_signature_belongs_to_the_account(
 
 
 def test_refused_reply_still_retries_after_the_composer_changes(
-    agent_client: FlaskClient, session: Session, fernet: MultiFernet
+    agent_client: FlaskClient, session: Session, fernet: MultiFernet, agent: User
 ) -> None:
     account = make_account(session, fernet, fail_replies=True)
+    make_member(session, agent, account)
     inbound = write_in(session, account, "Hallo?")
     fields = open_composer(agent_client, inbound.conversation_id)
     send(agent_client, inbound.conversation_id, fields, "Antwort")
@@ -348,6 +352,7 @@ def test_hostile_colleague_name_is_inert(
 ) -> None:
     conversation_id = write_in(session, account, "Frage").conversation_id
     hostile = make_user(session, role=Role.agent, name=HOSTILE_NAME)
+    make_member(session, hostile, account)
     other = app.test_client()
     login(other, hostile.email)
     beat(other, conversation_id)

@@ -22,7 +22,7 @@ from inbox.ingest import ingest
 from inbox.models import Account, AuditEvent, Contact, Message, Role, User
 from inbox.search import highlight, parse_query, search_conversations
 from inbox.workflow_models import ConversationTag
-from tests.conftest import login, make_account, make_item, make_user
+from tests.conftest import login, make_account, make_item, make_member, make_user
 
 MIGRATIONS = Path(inbox.__file__).parent / "migrations/inbox/versions"
 
@@ -58,8 +58,11 @@ def agent(session: Session) -> User:
 
 
 @pytest.fixture
-def account(session: Session, fernet: MultiFernet) -> Account:
-    return make_account(session, fernet)
+def account(session: Session, fernet: MultiFernet, agent: User) -> Account:
+    """The demo account, which the agent works on."""
+    account = make_account(session, fernet)
+    make_member(session, agent, account)
+    return account
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from connectors import Author
 from inbox.ingest import ingest
 from inbox.models import Account, Conversation, ConversationStatus, Message, Role, User
-from tests.conftest import make_account, make_item, make_user, post_form
+from tests.conftest import make_account, make_item, make_member, make_user, post_form
 
 # The demo platform stamps replies with our clock; a test takes a few seconds at most.
 SLACK = 10
@@ -185,9 +185,10 @@ def test_response_time_uses_the_accounts_own_target(
 
 
 def test_a_refused_reply_is_no_response_until_it_is_delivered(
-    agent_client: FlaskClient, session: Session, fernet: MultiFernet
+    agent_client: FlaskClient, session: Session, fernet: MultiFernet, agent: User
 ) -> None:
     account = make_account(session, fernet, fail_replies=True)
+    make_member(session, agent, account)
     conversation_id = write_in(session, account, minutes_ago=30).conversation_id
 
     reply(agent_client, conversation_id)

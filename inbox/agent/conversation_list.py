@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from anonymizer.enrich import SUPPORTED_LANGUAGES
 from inbox import db
-from inbox.agent import AGENT_ROLES, bp
+from inbox.agent import AGENT_ROLES, bp, visible_account_ids
 from inbox.auth import roles_required
 from inbox.conversation_list import (
     COUNT_CAP,
@@ -79,6 +79,7 @@ def _load(now: datetime) -> _Request:
             now=now,
             filters=filters,
             after=after,
+            accounts=visible_account_ids(),
         )
     except ValueError:
         abort(400)
@@ -103,12 +104,15 @@ def _counts(filters: Filters, now: datetime) -> dict[View, int]:
     cache: dict[Any, tuple[float, dict[View, int]]] = current_app.extensions.setdefault(
         "conversation_counts", {}
     )
-    key = (current_user.id, filters)
+    accounts = visible_account_ids()
+    key = (current_user.id, filters, accounts)
     clock = time.monotonic()
     cached = cache.get(key)
     if ttl > 0 and cached is not None and cached[0] > clock:
         return cached[1]
-    counts = count_views(session=db.session(), user_id=current_user.id, now=now, filters=filters)
+    counts = count_views(
+        session=db.session(), user_id=current_user.id, now=now, filters=filters, accounts=accounts
+    )
     if len(cache) >= _MAX_CACHED:
         cache.clear()
     if ttl > 0:
@@ -168,7 +172,7 @@ def conversations() -> str:
         counts={view: _count_label(count) for view, count in (counts or {}).items()},
         filters=loaded.filters,
         filter_args=loaded.filters.as_args(),
-        options=filter_options(session=session),
+        options=filter_options(session=session, accounts=visible_account_ids()),
         kinds=KINDS,
         sla_states=SLA_STATES,
         sla_labels=SLA_LABELS,

@@ -6,7 +6,7 @@ from flask import render_template, request
 from flask_babel import format_number
 
 from inbox import db
-from inbox.agent import AGENT_ROLES, bp
+from inbox.agent import AGENT_ROLES, bp, visible_account_ids
 from inbox.auth import audit_request, roles_required
 from inbox.search import NAME_MIN, ORDERS, SCAN, Order, parse_query, search_conversations
 
@@ -37,9 +37,12 @@ def search() -> str:
     if not q and not tag:
         return render_template("agent/search.html", results=None, **page)
     session = db.session()
-    # No account scoping yet: like the list and thread views, every agent sees every account.
+    # Agents find only what is on their own accounts, as in the list and thread views.
     results = search_conversations(
-        session=session, query=parse_query(q, tags=[tag]), order=order, account_ids=None
+        session=session,
+        query=parse_query(q, tags=[tag]),
+        order=order,
+        account_ids=visible_account_ids(),
     )
     # Queries may hold names and other personal data: only their length is kept.
     audit_request(

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 
 from inbox import db
 from inbox import thread_actions as actions
-from inbox.agent import AGENT_ROLES, bp, get_conversation
+from inbox.agent import AGENT_ROLES, bp, get_conversation, visible_account_ids
 from inbox.auth import audit_request, roles_required
 from inbox.conversations import load_thread
 from inbox.models import ConversationStatus, User
@@ -27,13 +27,17 @@ from inbox.users import active_agents
 def thread(conversation_id: int, draft: str = "") -> str:
     """One conversation with its whole thread, the contact, the actions and the reply form."""
     session = db.session()
-    found = load_thread(session=session, conversation_id=conversation_id)
+    get_conversation(conversation_id)
+    found = load_thread(
+        session=session, conversation_id=conversation_id, accounts=visible_account_ids()
+    )
     if found is None:
         abort(404)
     audit_request(
         action="view_conversation",
         target_type="conversation",
         target_id=conversation_id,
+        contact_id=found.conversation.contact_id,
     )
     session.commit()
     return render_template(
@@ -55,7 +59,11 @@ def _done(
 ) -> Response:
     """Audit the action, commit it with the change, and go back to the thread saying so."""
     audit_request(
-        action=action, target_type="conversation", target_id=conversation_id, detail=detail
+        action=action,
+        target_type="conversation",
+        target_id=conversation_id,
+        detail=detail,
+        contact_id=get_conversation(conversation_id).contact_id,
     )
     db.session().commit()
     flash(message, "success")

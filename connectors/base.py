@@ -159,6 +159,11 @@ class Connector(Protocol):
         """
         ...
 
+    def direct_thread_key(self, recipient: Author) -> str | None:
+        """The thread key of a direct message we write first to this person, the same key
+        their DMs to us are parsed with; None where the platform forbids writing first."""
+        ...
+
 
 ConnectorFactory = Callable[[Mapping[str, str], Mapping[str, Any]], Connector]
 WebhookParser = Callable[[Mapping[str, Any]], list[WebhookBatch]]

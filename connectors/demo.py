@@ -424,6 +424,10 @@ class DemoConnector:
         """The demo keeps no timeline to look in."""
         return None
 
+    def direct_thread_key(self, recipient: Author) -> str | None:
+        """The demo DM conversation id, as its DM payloads name it."""
+        return f"conv-{self.seed}-{recipient.platform_user_id}"
+
     def send_reply(self, reply: OutboundReply) -> SentReply:
         """Pretend to post a reply, enforcing the length limit and the simulated outage."""
         if not reply.text.strip():

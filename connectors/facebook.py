@@ -211,6 +211,10 @@ class FacebookConnector:
             raise ConnectorError("Facebook accepted the reply but returned no id")
         return SentReply(external_id=ext_id, created_at=now, raw=result)
 
+    def direct_thread_key(self, recipient: Author) -> str | None:
+        """Messenger lets a business answer only after the person wrote: never first."""
+        return None
+
     def find_sent(self, reply: OutboundReply, since: datetime) -> SentReply | None:
         """Look for this reply, from the page and with the same text, posted since `since`."""
         if reply.kind == "comment":

@@ -238,6 +238,10 @@ class InstagramConnector:
             raise ConnectorError("Instagram accepted the reply but returned no id")
         return SentReply(external_id=ext_id, created_at=now, raw=result)
 
+    def direct_thread_key(self, recipient: Author) -> str | None:
+        """Instagram lets a business answer only after the person wrote: never first."""
+        return None
+
     def find_sent(self, reply: OutboundReply, since: datetime) -> SentReply | None:
         """Look for this reply under its comment or in the DM conversation; mentions: None."""
         own = {self.ig_user_id, self.page_id}

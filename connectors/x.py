@@ -22,6 +22,7 @@ import tweepy
 
 from connectors import x_webhook  # noqa: F401  (registers the Account Activity parser)
 from connectors.base import (
+    Author,
     ConnectorError,
     FailedPayload,
     InboundItem,
@@ -280,6 +281,10 @@ class XConnector:
         if ext_id is None:
             raise ConnectorError(f"X accepted the {reply.kind} reply but sent back no {key}")
         return SentReply(external_id=ext_id, created_at=self._now(), raw=dict(answer))
+
+    def direct_thread_key(self, recipient: Author) -> str | None:
+        """DM threads are keyed by the other participant, as x_parse and x_webhook key them."""
+        return f"dm:{recipient.platform_user_id}"
 
     def find_sent(self, reply: OutboundReply, since: datetime) -> SentReply | None:
         """Look in our own tweets or the DM conversation for this reply, posted since `since`."""

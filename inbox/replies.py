@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from connectors import Author, ConnectorError, OutboundReply
 from inbox import audit
 from inbox.accounts import connector_for
+from inbox.consent import OutboundRefused, check_outbound, refusal_words
 from inbox.crypto import CredentialsError
 from inbox.models import Account, Contact, Conversation, Delivery, Direction, Message, User
 from inbox.types import utcnow
@@ -33,11 +34,22 @@ def send_reply(
     agent: User,
     text: str,
     ip: str | None = None,
+    purpose: str = "service",
 ) -> Message:
-    """Store the agent's reply, then deliver it; the stored message tells how delivery went."""
+    """Store the agent's reply, then deliver it; the stored message tells how delivery went.
+
+    The outbound gate comes first: a refused reply raises ReplyError with the gate's reason
+    and nothing is stored but the audit event.
+    """
     text = text.strip()
     account = session.get(Account, conversation.account_id)
     assert account is not None and account.id is not None and conversation.id is not None
+    try:
+        check_outbound(session=session, conversation=conversation, purpose=purpose, now=utcnow())
+    except OutboundRefused as refused:
+        _audit_refusal(session, conversation, refused, purpose, agent.id, ip)
+        session.commit()
+        raise ReplyError(refused.reason) from refused
     connector = connector_for(account, fernet)
     limit, length = connector.max_reply_length, connector.reply_length(text)
     if not text:
@@ -52,6 +64,8 @@ def send_reply(
         author_user_id=agent.id,
         created_at=utcnow(),
         delivery=Delivery.pending,
+        # Kept with the reply so a retry passes the gate for the same purpose.
+        context={"purpose": purpose},
     )
     session.add(message)
     audit.record(
@@ -60,18 +74,27 @@ def send_reply(
         user_id=agent.id,
         target_type="conversation",
         target_id=conversation.id,
+        contact_id=conversation.contact_id,
         ip=ip,
     )
     session.commit()
     return deliver(session=session, fernet=fernet, message=message)
 
 
-def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Message:
+def deliver(
+    *,
+    session: Session,
+    fernet: MultiFernet,
+    message: Message,
+    user_id: int | None = None,
+    ip: str | None = None,
+) -> Message:
     """Send a pending or failed reply through its account's connector and record the outcome.
 
     A reply that was attempted before is first looked for on the platform: if the earlier
     attempt got through (a timeout after the post, a crash before we saved its id) it is
-    recorded as sent and not posted a second time.
+    recorded as sent and not posted a second time. Before every post the outbound gate is
+    asked again: consent withdrawn since keeps the reply failed with the reason.
     """
     if message.delivery == Delivery.sent:
         return message
@@ -98,16 +121,29 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
         text=message.text,
         last_inbound_at=last_inbound[1] if last_inbound else None,
     )
+    purpose = str(message.context.get("purpose", "service"))
     try:
         connector = connector_for(account, fernet)
         sent = connector.find_sent(reply, message.created_at) if message.attempts else None
         if sent is None:
+            check_outbound(
+                session=session, conversation=conversation, purpose=purpose, now=utcnow()
+            )
+            message.context = {k: v for k, v in message.context.items() if k != "refused"}
             # Counted before the call: should we die mid-send, the next try looks first.
             message.attempts += 1
             message.delivery = Delivery.pending
             session.add(message)
             session.commit()
             sent = connector.send_reply(reply)
+    except OutboundRefused as refused:
+        message.delivery = Delivery.failed
+        message.delivery_error = refusal_words(refused)
+        message.context = {**message.context, "refused": refused.reason}
+        session.add(message)
+        _audit_refusal(session, conversation, refused, purpose, user_id, ip)
+        session.commit()
+        return message
     except (ConnectorError, CredentialsError) as exc:
         message.delivery = Delivery.failed
         message.delivery_error = str(exc)
@@ -126,6 +162,26 @@ def deliver(*, session: Session, fernet: MultiFernet, message: Message) -> Messa
     session.add_all([message, conversation])
     session.commit()
     return message
+
+
+def _audit_refusal(
+    session: Session,
+    conversation: Conversation,
+    refused: OutboundRefused,
+    purpose: str,
+    user_id: int | None,
+    ip: str | None,
+) -> None:
+    audit.record(
+        session=session,
+        action="reply_refused",
+        user_id=user_id,
+        target_type="conversation",
+        target_id=conversation.id,
+        contact_id=conversation.contact_id,
+        ip=ip,
+        detail={"reason": refused.reason, "purpose": purpose},
+    )
 
 
 def _record_response_time(

@@ -13,13 +13,14 @@ from connectors import ConnectorError
 from inbox import db
 from inbox.accounts import connector_for
 from inbox.agent import AGENT_ROLES, bp, get_conversation
+from inbox.agent.contact import parse_purpose, refusal_text
 from inbox.agent.thread import thread
 from inbox.auth import roles_required
 from inbox.canned import canned_for, signature_for, with_signature
 from inbox.config import multi_fernet
 from inbox.conversations import Thread
 from inbox.crypto import CredentialsError
-from inbox.models import Delivery, Message, User
+from inbox.models import Delivery, Direction, Message, User
 from inbox.presence import Present, missed_messages, others_present
 from inbox.replies import ReplyError, deliver, send_reply
 from inbox.workflow_models import CannedReply
@@ -78,6 +79,7 @@ def reply(conversation_id: int) -> Response | tuple[str, int]:
     agent = session.get(User, current_user.id)
     assert agent is not None and agent.id is not None
     text = request.form.get("text", "")
+    purpose = g.composer_purpose = parse_purpose(request.form.get("purpose"))
     seen_id = request.form.get("seen", type=int)
     if seen_id is not None and request.form.get("confirm") != "1":
         missed = missed_messages(
@@ -95,6 +97,7 @@ def reply(conversation_id: int) -> Response | tuple[str, int]:
             agent=agent,
             text=with_signature(text, signature),
             ip=request.remote_addr,
+            purpose=purpose,
         )
     except ReplyError as exc:
         flash(_reply_error_text(exc), "error")
@@ -111,6 +114,9 @@ def _flash_delivery(message: Message) -> None:
 
 
 def _reply_error_text(error: ReplyError) -> str:
+    refused = refusal_text(error.reason)
+    if refused is not None:
+        return refused
     if error.reason == "too_long":
         return str(
             _(
@@ -128,13 +134,25 @@ def _reply_error_text(error: ReplyError) -> str:
 def retry(conversation_id: int, message_id: int) -> Response:
     """Try again to send a reply the platform refused."""
     session = db.session()
+    get_conversation(conversation_id)
     message = session.get(Message, message_id)
-    if message is None or message.conversation_id != conversation_id:
+    # Only our own replies are sent again: never a customer's message, never one sent already.
+    if (
+        message is None
+        or message.conversation_id != conversation_id
+        or message.direction != Direction.outbound
+    ):
         abort(404)
     deliver(
         session=session,
         fernet=multi_fernet(current_app.config["ENCRYPTION_KEYS"]),
         message=message,
+        user_id=current_user.id,
+        ip=request.remote_addr,
     )
-    _flash_delivery(message)
+    refused = refusal_text(str(message.context.get("refused", "")))
+    if message.delivery == Delivery.failed and refused is not None:
+        flash(refused, "error")
+    else:
+        _flash_delivery(message)
     return redirect(url_for("agent.thread", conversation_id=conversation_id))

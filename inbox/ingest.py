@@ -23,6 +23,7 @@ from inbox.models import (
     Message,
     ResearchOutbox,
 )
+from inbox.tombstones import buried_items
 
 _T = TypeVar("_T")
 NAME_LENGTH = 200
@@ -82,7 +83,15 @@ def ingest_batch(
     savepoints = session.get_bind().dialect.name != "sqlite"
     new = duplicates = 0
     refused: list[FailedPayload] = []
+    # Erased items never come back (counted as already seen). An erased person who writes to us
+    # again is a new contact: they contacted us anew, so only their new messages are stored.
+    erased = buried_items(
+        session=session, platform=account.platform, external_ids=[i.external_id for i in items]
+    )
     for item in items:
+        if item.external_id in erased:
+            duplicates += 1
+            continue
         savepoint = session.begin_nested() if savepoints else None
         try:
             created: bool | None = stage(session=session, account=account, item=item).created

@@ -29,6 +29,7 @@ DEMO_USERS = (
     (Role.admin, "admin@example.com", "Alex Admin"),
     (Role.agent, "agent@example.com", "Jana Schneider"),
     (Role.marketing, "marketing@example.com", "Mia Marketing"),
+    (Role.dpo, "dpo@example.com", "Dana Datenschutz"),
 )
 DEMO_POLL_SECONDS = 3
 

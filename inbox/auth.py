@@ -265,8 +265,10 @@ def _guard_session() -> Response | tuple[str, int] | None:
     ):
         end_session()
         flash(_l("Your session has ended. Please log in again."), "error")
-        if _is_background() or request.method != "GET":
-            return "", 401
+        if _is_background():
+            return "", 401  # nothing a script would paste into the page
+        if request.method != "GET":
+            return redirect(url_for("auth.login"))
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     if not _is_background():
         session[SEEN] = now

@@ -17,7 +17,7 @@ from sqlmodel import Session, SQLModel, select
 from inbox import create_app
 from inbox.db import databases
 from inbox.models import AuditEvent, Role
-from tests.conftest import DatabaseUrls, app_config, login, make_user, post_form
+from tests.conftest import DatabaseUrls, app_config, csrf_token, login, make_user, post_form
 
 ENDED = "Your session has ended. Please log in again."
 
@@ -239,3 +239,15 @@ def test_cli_logout_everywhere_ends_every_session(
     assert path_of(browser.get("/conversations")) == "/login"
     assert login(browser, agent.email).status_code == 302
     assert browser.get("/conversations").status_code == 200
+
+
+def test_a_form_sent_after_the_timeout_leads_to_the_login_page(
+    agent_client: FlaskClient,
+) -> None:
+    token = csrf_token(agent_client, "/security")
+    set_times(agent_client, seen=ago(minutes=45))
+
+    response = agent_client.post("/security/hint", data={"next": "/", "csrf_token": token})
+
+    assert path_of(response) == "/login"
+    assert ENDED in flashes(agent_client.get("/login").get_data(as_text=True))

@@ -36,15 +36,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _default_database_urls(app)
     default_config.check(app.config)
 
-    from inbox import admin, agent, auth, cli, db, i18n, reports, webhooks
+    from inbox import admin, agent, auth, cli, db, i18n, reports, security, webhooks
 
     db.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    security.init_app(app)
     webhooks.init_app(app)
     app.register_blueprint(agent.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(admin.bp)
+    from inbox import audit_views
+
+    app.register_blueprint(audit_views.bp)
+    from inbox import privacy_views
+
+    privacy_views.init_app(app)
     cli.init_app(app)
     return app
 

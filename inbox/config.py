@@ -33,6 +33,23 @@ META_VERIFY_TOKEN = ""
 X_CONSUMER_SECRET = ""
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# None means: secure (sent over HTTPS only) unless DEMO or TESTING is on, so that the demo on
+# http://127.0.0.1 can log in. Set it to false explicitly only behind nothing but plain HTTP.
+SESSION_COOKIE_SECURE: bool | None = None
+# A session ends after this many minutes without the user doing anything (the list's refresh
+# and presence beats while not typing do not count), and this many hours after the login at
+# the latest: a forgotten browser on a shared device does not stay logged in.
+SESSION_IDLE_MINUTES = 30
+SESSION_MAX_HOURS = 12
+# Login throttling: this many failed logins for one e-mail address (existing or not) within
+# the window lock that address for the lockout time; a higher limit applies per client address.
+# Behind a reverse proxy, fix request.remote_addr (ProxyFix) or every client shares one address.
+LOGIN_EMAIL_MAX_FAILURES = 5
+LOGIN_IP_MAX_FAILURES = 50
+LOGIN_WINDOW_MINUTES = 15
+LOGIN_LOCKOUT_MINUTES = 15
+# Minutes between the right password and the second factor before the login starts over.
+LOGIN_CODE_MINUTES = 5
 WTF_CSRF_TIME_LIMIT = None
 
 PLACEHOLDER_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "please-change"})

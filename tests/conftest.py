@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 from anonymizer.store import metadata as research_metadata
 from connectors import Author, InboundItem
@@ -153,6 +154,13 @@ def fernet(app: Flask) -> MultiFernet:
 # Factories ---------------------------------------------------------------------------------
 
 
+# Admins and data-protection officers must have a second factor. make_user gives them one
+# (or anyone, with two_factor=True) from a secret kept here; login() stores it, encrypted with
+# the test app's keys, before the first login, and answers the code step with it.
+TOTP_SECRETS: dict[str, str] = {}
+_TOTP_UNSTORED: set[str] = set()
+
+
 def make_user(
     session: Session,
     *,
@@ -160,15 +168,22 @@ def make_user(
     email: str | None = None,
     name: str = "Jana Schneider",
     password: str = PASSWORD,
+    two_factor: bool | None = None,
 ) -> User:
-    """A user who can log in with PASSWORD."""
-    return create_user(
+    """A user who can log in with PASSWORD; admins and dpos have a second factor by default."""
+    user = create_user(
         session=session,
         email=email or f"{role.value}-{uuid.uuid4().hex[:6]}@example.com",
         name=name,
         role=role,
         password=password,
     )
+    TOTP_SECRETS.pop(user.email, None)
+    _TOTP_UNSTORED.discard(user.email)
+    if two_factor if two_factor is not None else role in (Role.admin, Role.dpo):
+        TOTP_SECRETS[user.email] = pyotp.random_base32()
+        _TOTP_UNSTORED.add(user.email)
+    return user
 
 
 def make_account(session: Session, fernet: MultiFernet, **settings: Any) -> Account:
@@ -226,9 +241,34 @@ def csrf_token(client: FlaskClient, path: str) -> str:
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
-    """Log in through the login form."""
+    """Log in through the login form, answering the second step for users made by make_user."""
+    from inbox.config import multi_fernet
+
+    key = email.strip().lower()
+    with Session(databases(client.application).inbox) as session:
+        user = session.exec(select(User).where(User.email == key)).first()
+        if user is not None and key in TOTP_SECRETS:
+            if key in _TOTP_UNSTORED:
+                _TOTP_UNSTORED.discard(key)
+                keys = multi_fernet(client.application.config["ENCRYPTION_KEYS"])
+                user.totp_secret_encrypted = keys.encrypt(TOTP_SECRETS[key].encode())
+                user.totp_enabled_at = datetime.now(UTC)
+            # Tests log one user in many times within a 30-second step; people cannot.
+            user.totp_last_step = None
+            session.add(user)
+            session.commit()
     token = csrf_token(client, "/login")
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+    asks_code = response.status_code == 302 and response.headers["Location"].startswith(
+        "/login/code"
+    )
+    if asks_code and key in TOTP_SECRETS:
+        token = csrf_token(client, "/login/code")
+        code = pyotp.TOTP(TOTP_SECRETS[key]).now()
+        response = client.post("/login/code", data={"code": code, "csrf_token": token})
+    return response
 
 
 def post_form(client: FlaskClient, page: str, action: str, data: dict[str, str]) -> Any:
@@ -243,8 +283,24 @@ def account(session: Session, fernet: MultiFernet) -> Account:
     return make_account(session, fernet)
 
 
+def make_member(session: Session, user: User, account: Account, signature: str = "") -> None:
+    """Make an agent a member of an account: they see and answer its conversations."""
+    from inbox.workflow_models import AccountMember
+
+    assert user.id is not None and account.id is not None
+    # Merged: a test that set up the membership itself (with a signature) keeps it.
+    if session.get(AccountMember, (account.id, user.id)) is None:
+        session.add(AccountMember(account_id=account.id, user_id=user.id, signature=signature))
+        session.commit()
+
+
 @pytest.fixture
-def agent_client(client: FlaskClient, agent: User) -> FlaskClient:
-    """A browser in which the module's `agent` is logged in."""
+def agent_client(
+    client: FlaskClient, agent: User, session: Session, request: pytest.FixtureRequest
+) -> FlaskClient:
+    """A browser in which the module's `agent` is logged in, a member of the test's `account`
+    when the test has one."""
+    if "account" in request.fixturenames and agent.role == Role.agent:
+        make_member(session, agent, request.getfixturevalue("account"))
     assert login(client, agent.email).status_code == 302
     return client

@@ -269,8 +269,11 @@ def write_first(contact_id: int) -> Response | tuple[str, int]:
     session = db.session()
     contact = _contact(contact_id)
     form = request.form
+    account_id = form.get("account_id", type=int)
+    if account_id is None:
+        abort(400)
     allowed = {a.id: a for a in _sending_accounts(contact)}
-    account = allowed.get(form.get("account_id", type=int))
+    account = allowed.get(account_id)
     if account is None:
         abort(404)
     purpose = parse_purpose(form.get("purpose"))

@@ -75,6 +75,7 @@ def canned_json(conversation_id: int) -> Any:
 @roles_required(*AGENT_ROLES)
 def canned_fill(conversation_id: int) -> Response | str:
     """The thread with a canned reply in the composer: the way to insert one without JS."""
+    get_conversation(conversation_id)
     if not request.args.get("canned"):
         return redirect(url_for("agent.thread", conversation_id=conversation_id))
     return thread(conversation_id, draft=_canned_text(conversation_id))

@@ -222,12 +222,13 @@ def _delete_conversations(
         if not found:
             return conversations, messages, notes
         candidates.update(contact_id for _, contact_id in found)
-        # Checked again by every statement: on SQLite a conversation reopened since the select
-        # above must keep its messages (the first delete takes the write lock).
-        ids = select(Conversation.id).where(
-            col(Conversation.id).in_([conversation_id for conversation_id, _ in found]),
-            expired(account, now),
-        )
+        chosen = [conversation_id for conversation_id, _ in found]
+        # Harmless for a conversation reopened meanwhile, and on SQLite this first write takes
+        # the write lock: from here on nobody can reopen one until the batch commits.
+        delete_where(session, Presence, col(Presence.conversation_id).in_(chosen))
+        ids = session.exec(
+            select(Conversation.id).where(col(Conversation.id).in_(chosen), expired(account, now))
+        ).all()
         in_batch = col(Message.conversation_id).in_(ids)
         outbox = col(ResearchOutbox.message_id).in_(select(Message.id).where(in_batch))
         delete_where(session, ResearchOutbox, outbox)
@@ -239,7 +240,6 @@ def _delete_conversations(
             ).all()
             if author is not None
         )
-        delete_where(session, Presence, col(Presence.conversation_id).in_(ids))
         delete_where(session, ConversationTag, col(ConversationTag.conversation_id).in_(ids))
         notes += delete_where(session, Note, col(Note.conversation_id).in_(ids))
         messages += delete_where(session, Message, in_batch)

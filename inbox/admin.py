@@ -140,3 +140,5 @@ def dead_letter_discard(letter_id: int) -> Response:
 
 # Further admin pages register themselves on `bp`; they import it from here, so they come last.
 from inbox import admin_canned as _admin_canned  # noqa: E402,F401
+from inbox import admin_consent as _admin_consent  # noqa: E402,F401
+from inbox import admin_retention as _admin_retention  # noqa: E402,F401

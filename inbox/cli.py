@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets as pysecrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from cryptography.fernet import Fernet
@@ -13,7 +15,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlmodel import Session
 
 from anonymizer.jsonl import anonymize_lines
-from inbox.models import Role
+from inbox.models import Role, User
 from inbox.users import UserError, create_user, generate_password
 
 
@@ -114,6 +116,78 @@ def user_create(email: str, name: str, role: str) -> None:
     click.echo("The password is shown only now.")
 
 
+def _change_user(
+    email: str, action: str, change: Callable[[Session, User], dict[str, Any]]
+) -> None:
+    """Apply a change to one user and audit it as done by nobody logged in (the CLI)."""
+    from inbox import audit
+    from inbox.db import databases
+    from inbox.users import find_user
+
+    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
+        user = find_user(session=session, email=email)
+        if user is None:
+            raise click.ClickException(f"No user has the e-mail {email.strip().lower()}.")
+        detail = change(session, user)
+        audit.record(
+            session=session,
+            action=action,
+            user_id=None,
+            target_type="user",
+            target_id=user.id,
+            detail={"via": "cli", **detail},
+        )
+        session.commit()
+
+
+@user_group.command("reset-2fa")
+@click.option("--email", required=True)
+@with_appcontext
+def user_reset_2fa(email: str) -> None:
+    """Remove a user's second factor (lost phone and codes); they set it up at the next login."""
+    from inbox import twofactor
+    from inbox.users import end_sessions
+
+    def reset(session: Session, user: User) -> dict[str, Any]:
+        twofactor.disable(session=session, user=user)
+        end_sessions(session=session, user=user)
+        return {}
+
+    _change_user(email, "2fa_reset", reset)
+    click.echo(f"The second factor of {email.strip().lower()} is removed; they are logged out.")
+
+
+@user_group.command("set-role")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@with_appcontext
+def user_set_role(email: str, role: str) -> None:
+    """Give a user another role."""
+    from inbox.users import set_role
+
+    def change(session: Session, user: User) -> dict[str, Any]:
+        old = set_role(session=session, user=user, role=Role(role))
+        return {"old": old.value, "new": role}
+
+    _change_user(email, "role_changed", change)
+    click.echo(f"{email.strip().lower()} is now {role}.")
+
+
+@user_group.command("logout-everywhere")
+@click.option("--email", required=True)
+@with_appcontext
+def user_logout_everywhere(email: str) -> None:
+    """End every session of a user at once."""
+    from inbox.users import end_sessions
+
+    def end(session: Session, user: User) -> dict[str, Any]:
+        end_sessions(session=session, user=user)
+        return {}
+
+    _change_user(email, "logout_everywhere", end)
+    click.echo(f"Every session of {email.strip().lower()} has ended.")
+
+
 @click.command("worker")
 @with_appcontext
 def worker() -> None:
@@ -128,8 +202,16 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_group)
     app.cli.add_command(user_group)
     from inbox.cli_accounts import account_group
+    from inbox.cli_audit import audit_group, rotate_keys_command
     from inbox.cli_dead_letters import dead_letters_group
+    from inbox.cli_retention import retention_group
 
     app.cli.add_command(account_group)
     app.cli.add_command(dead_letters_group)
+    app.cli.add_command(retention_group)
+    from inbox.cli_dsr import dsr_group
+
+    app.cli.add_command(dsr_group)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(rotate_keys_command)
     app.cli.add_command(worker)

@@ -49,19 +49,28 @@ def _month_end(month: str) -> datetime:
     return (start + timedelta(days=32)).replace(day=1)
 
 
+def expired_months(*, session: Session, retention_days: int, now: datetime) -> list[str]:
+    """The months whose keys still exist but ended more than `retention_days` before `now`."""
+    # One row per month ever used: a handful, so reading them all is fine.
+    months = session.exec(
+        select(PseudonymKey.month)
+        .where(col(PseudonymKey.key_encrypted).is_not(None))
+        .order_by(col(PseudonymKey.month))
+    ).all()
+    return [m for m in months if _month_end(m) + timedelta(days=retention_days) <= now]
+
+
 def destroy_expired(
     *, session: Session, retention_days: int, now: datetime | None = None
 ) -> list[str]:
     """Destroy the keys of months that ended more than `retention_days` ago; name the months."""
     now = now or utcnow()
-    destroyed = []
-    for row in session.exec(
-        select(PseudonymKey).where(col(PseudonymKey.key_encrypted).is_not(None))
-    ).all():
-        if _month_end(row.month) + timedelta(days=retention_days) <= now:
-            row.key_encrypted = None
-            row.destroyed_at = now
-            session.add(row)
-            destroyed.append(row.month)
+    destroyed = expired_months(session=session, retention_days=retention_days, now=now)
+    for month in destroyed:
+        row = session.get(PseudonymKey, month)
+        assert row is not None
+        row.key_encrypted = None
+        row.destroyed_at = now
+        session.add(row)
     session.commit()
     return destroyed

@@ -9,9 +9,11 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from cryptography.fernet import MultiFernet
 from flask import Flask
 from sqlalchemy import Engine, or_, update
@@ -24,9 +26,10 @@ from inbox.crypto import CredentialsError
 from inbox.db import databases
 from inbox.ingest import BatchResult, commit_batch
 from inbox.models import Account, AccountStatus, PollRun
-from inbox.pseudonyms import destroy_expired
 from inbox.replies import deliver, stuck_replies
 from inbox.research import DrainResult, drain_outbox
+from inbox.retention import RetentionReport
+from inbox.retention_policy import RUN_HOUR, run_daily
 from inbox.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ class WorkerContext:
     sync_seconds: int
     backoff_base_seconds: float
     pseudonym_retention_days: int
+    # The team's zone: the daily retention run starts at RUN_HOUR there.
+    timezone: str = "Europe/Berlin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,7 @@ def context_from_app(app: Flask) -> WorkerContext:
         sync_seconds=app.config["WORKER_ACCOUNT_SYNC_SECONDS"],
         backoff_base_seconds=app.config["WORKER_BACKOFF_BASE_SECONDS"],
         pseudonym_retention_days=app.config["PSEUDONYM_KEY_RETENTION_DAYS"],
+        timezone=app.config["BABEL_DEFAULT_TIMEZONE"],
     )
 
 
@@ -235,13 +241,17 @@ def resend_stuck_replies(ctx: WorkerContext) -> int:
         return len(stuck)
 
 
-def destroy_pseudonym_keys(ctx: WorkerContext) -> list[str]:
-    """Destroy the pseudonym keys of months past their retention."""
-    with Session(ctx.inbox) as session:
-        months = destroy_expired(session=session, retention_days=ctx.pseudonym_retention_days)
-    for month in months:
-        log.info("pseudonym key of %s destroyed", month)
-    return months
+def apply_retention(ctx: WorkerContext) -> RetentionReport | None:
+    """Apply every account's retention policy, pseudonym keys included, if a run is due."""
+    report = run_daily(
+        engine=ctx.inbox,
+        now=utcnow(),
+        timezone=ctx.timezone,
+        default_key_days=ctx.pseudonym_retention_days,
+    )
+    if report is not None:
+        log.info("retention applied: %s", report.detail())
+    return report
 
 
 def sync_jobs(ctx: WorkerContext, scheduler: BaseScheduler) -> None:
@@ -287,7 +297,16 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
     scheduler.add_job(
         resend_stuck_replies, "interval", args=[ctx], id="resend", minutes=1, **common
     )
-    scheduler.add_job(destroy_pseudonym_keys, "interval", args=[ctx], id="keys", hours=1, **common)
+    # Daily; also right away, where it runs only if the worker was down at the scheduled hour.
+    # The grace time catches a run missed while the machine slept.
+    scheduler.add_job(
+        apply_retention,
+        CronTrigger(hour=RUN_HOUR, timezone=ZoneInfo(ctx.timezone)),
+        args=[ctx],
+        id="retention",
+        misfire_grace_time=6 * 3600,
+        **common,
+    )
     return scheduler
 
 

@@ -143,7 +143,7 @@ def test_the_schedule_has_one_poll_job_per_active_account_and_the_drain(
     scheduler = configure(BackgroundScheduler(timezone="UTC"), ctx)
     sync_jobs(ctx, scheduler)
     ids = {job.id for job in scheduler.get_jobs()}
-    assert ids == {"sync", "drain", "resend", "keys", f"poll:{active.id}"}
+    assert ids == {"sync", "drain", "resend", "retention", f"poll:{active.id}"}
     poll_job = scheduler.get_job(f"poll:{active.id}")
     assert poll_job.trigger.interval == timedelta(seconds=active.poll_interval_seconds)
 
@@ -151,7 +151,7 @@ def test_the_schedule_has_one_poll_job_per_active_account_and_the_drain(
     session.add(active)
     session.commit()
     sync_jobs(ctx, scheduler)
-    assert {job.id for job in scheduler.get_jobs()} == {"sync", "drain", "resend", "keys"}
+    assert {job.id for job in scheduler.get_jobs()} == {"sync", "drain", "resend", "retention"}
 
 
 def test_the_worker_command_polls_and_fills_the_research_store(

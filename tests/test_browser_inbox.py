@@ -25,6 +25,7 @@ from inbox.ingest import ingest
 from inbox.models import Account, Role
 from inbox.types import utcnow
 from inbox.users import create_user
+from inbox.workflow_models import AccountMember
 from tests.test_browser import AGENT_EMAIL, Demo, browser, demo
 
 pytestmark = pytest.mark.browser
@@ -141,15 +142,19 @@ def seed_message(
 
 
 def add_second_agent(tmp_path: Path) -> None:
-    """A colleague for Jana: the demo seeds only one agent."""
+    """A colleague for Jana on the demo account: the demo seeds only one agent."""
     with inbox_session(tmp_path) as session:
-        create_user(
+        colleague = create_user(
             session=session,
             email=SECOND_EMAIL,
             name=SECOND_NAME,
             role=Role.agent,
             password=SECOND_PASSWORD,
         )
+        account = session.exec(select(Account).where(Account.platform == "demo")).one()
+        assert account.id is not None and colleague.id is not None
+        session.add(AccountMember(account_id=account.id, user_id=colleague.id))
+        session.commit()
 
 
 def active_id(page: Page) -> str:

@@ -19,9 +19,17 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from inbox.ingest import ingest
-from inbox.models import Conversation, Role
+from inbox.models import Account, Conversation, Role, User
 from inbox.types import utcnow
-from tests.conftest import csrf_token, login, make_account, make_item, make_user, post_form
+from tests.conftest import (
+    csrf_token,
+    login,
+    make_account,
+    make_item,
+    make_member,
+    make_user,
+    post_form,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "inbox" / "translations"
@@ -55,6 +63,14 @@ def _conversation_id(session: Session) -> int:
     conversation = session.exec(select(Conversation)).one()
     assert conversation.id is not None
     return conversation.id
+
+
+def _agent(session: Session) -> User:
+    """An agent who works on every account there is."""
+    user = make_user(session)
+    for account in session.exec(select(Account)).all():
+        make_member(session, user, account)
+    return user
 
 
 def _seed_dm(session: Session, fernet: MultiFernet) -> int:
@@ -96,7 +112,7 @@ def test_login_page_falls_back_to_english(client: FlaskClient) -> None:
 
 
 def test_wrong_password_is_reported_in_german(client: FlaskClient, session: Session) -> None:
-    user = make_user(session)
+    user = _agent(session)
     _browser_language(client, GERMAN)
     response = login(client, user.email, password="not the password")
     assert response.status_code == 200
@@ -148,7 +164,7 @@ def test_language_switch_needs_the_csrf_token(client: FlaskClient) -> None:
 def test_language_switch_returns_to_the_page_with_its_query(
     client: FlaskClient, session: Session
 ) -> None:
-    user = make_user(session)
+    user = _agent(session)
     login(client, user.email)
     page = _page(client, "/conversations?view=closed")
     assert 'name="next" value="/conversations?view=closed"' in page
@@ -187,7 +203,7 @@ def test_inbox_renders_in_german(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
     _seed_dm(session, fernet)
-    user = make_user(session)
+    user = _agent(session)
     _browser_language(client, GERMAN)
     login(client, user.email)
 
@@ -210,7 +226,7 @@ def test_conversation_thread_renders_in_german(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
     conversation_id = _seed_dm(session, fernet)
-    user = make_user(session)
+    user = _agent(session)
     _browser_language(client, GERMAN)
     login(client, user.email)
 
@@ -227,7 +243,7 @@ def test_reply_and_status_change_are_german(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
     conversation_id = _seed_dm(session, fernet)
-    user = make_user(session)
+    user = _agent(session)
     _browser_language(client, GERMAN)
     login(client, user.email)
     thread = f"/conversations/{conversation_id}"
@@ -250,7 +266,7 @@ def test_failed_reply_offers_retry_in_german(
     account = make_account(session, fernet, fail_replies=True)
     ingest(session=session, account=account, item=make_item())
     conversation_id = _conversation_id(session)
-    user = make_user(session)
+    user = _agent(session)
     _browser_language(client, GERMAN)
     login(client, user.email)
     thread = f"/conversations/{conversation_id}"
@@ -285,7 +301,7 @@ def test_pages_after_login_stay_english_for_an_english_browser(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
     conversation_id = _seed_dm(session, fernet)
-    user = make_user(session)
+    user = _agent(session)
     _browser_language(client, ENGLISH)
     login(client, user.email)
     assert "Direct message · " in _page(client, "/conversations")

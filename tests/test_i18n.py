@@ -116,7 +116,9 @@ def test_wrong_password_is_reported_in_german(client: FlaskClient, session: Sess
     _browser_language(client, GERMAN)
     response = login(client, user.email, password="not the password")
     assert response.status_code == 200
-    assert "E-Mail-Adresse oder Passwort ist falsch." in response.get_data(as_text=True)
+    assert "E-Mail-Adresse oder Passwort ist falsch, oder es gab zu viele Versuche" in (
+        response.get_data(as_text=True)
+    )
 
 
 def test_login_prompt_is_german_when_a_page_needs_login(client: FlaskClient) -> None:

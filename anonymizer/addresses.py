@@ -79,16 +79,24 @@ _UK_HINTS = (
     "Court", "Ct", "Place", "Pl", "Gardens", "Crescent", "Terrace", "Grove", "Square", "Sq",
     "Hill", "Row", "Walk", "Mews", "Park", "Rise", "Vale",
 )  # fmt: skip
+
+
+def _by_first_letter(words: Sequence[str]) -> str:
+    """Return an alternation of words grouped by first letter: "R(?:oad|d)|S(?:treet|t)"."""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        groups.setdefault(word[0], []).append(re.escape(word[1:]))
+    return "|".join(f"{re.escape(head)}(?:{'|'.join(tails)})" for head, tails in groups.items())
+
+
 # The street type ends a word in _UK_STREET_RE too: "Stunden" and "Straße" are no hint.
-_UK_HINT_RE = re.compile(f"(?:{'|'.join(_UK_HINTS)})\\b")
-# Every match of _FOREIGN_POSTCODE_RE contains a match of one of these, which are cheap to
-# search for: they start with a character class instead of a look-behind.
-# Here and below, a pattern that starts with one character class (not a repeat such as
-# \d{4}, nor an alternation) lets the engine skip to the next character that can start a
-# match: "[A-Z][A-Z]" for "[A-Z]{2}", "\d\d{3}" for "\d{4}", the last one being
-# "\d{4}|[A-Z]\d" with the branch chosen by a look-behind.
+# Grouped by first letter, so that at each capital the engine tries a few branches, not all.
+_UK_HINT_RE = re.compile(f"(?:{_by_first_letter(_UK_HINTS)})\\b")
+# Every match of _FOREIGN_POSTCODE_RE contains a match of _UK_POSTCODE_HINT_RE or a Dutch
+# postcode (four digits, two capitals, then _NL_POSTCODE_TAIL_RE), both of which start next
+# to a run of digits: see _foreign_postcode_hint.
 _UK_POSTCODE_HINT_RE = re.compile(r"[A-Z]\d[A-Z\d]?\s?\d[A-Z]{2}")
-_NL_POSTCODE_HINT_RE = re.compile(r"[A-Z][A-Z](?:(?<=\d{4}..)|(?<=\d{4}\s..))\s+[A-Z][a-z]")
+_NL_POSTCODE_TAIL_RE = re.compile(r"\s+[A-Z][a-z]")
 _JOIN_RE = re.compile(r"[ \t]*(?:,|\n|\r\n?)?[ \t]*(?:\n[ \t]*)?")
 
 
@@ -165,15 +173,23 @@ def _plz_hint(text: str, runs: Sequence[Run]) -> bool:
 
 
 def _foreign_postcode_hint(text: str, runs: Sequence[Run]) -> bool:
-    """Tell whether a British or Dutch postcode may be here; the regexes then confirm it."""
+    """Tell whether a British or Dutch postcode may be here; _FOREIGN_POSTCODE_RE confirms it.
+
+    Both start next to a run of digits, so they are looked for only there instead of
+    searching the whole post: a British postcode's first digit starts a run right after a
+    capital ("SW1A 1AA"), a Dutch postcode's two capitals follow a run of four or more digits
+    directly or after one white-space character ("1234 AB Amsterdam").
+    """
     for start, end in runs:
-        # "SW1A 1AA": a capital right before a digit.
-        if "A" <= text[start - 1 : start] <= "Z":
+        if "A" <= text[start - 1 : start] <= "Z" and _UK_POSTCODE_HINT_RE.match(text, start - 1):
             return True
-        # "1234 AB Amsterdam": four digits, perhaps one white-space character, two capitals.
         if end - start >= 4:
             after = end + 1 if text[end : end + 1].isspace() else end
-            if "A" <= text[after : after + 1] <= "Z" and "A" <= text[after + 1 : after + 2] <= "Z":
+            if (
+                "A" <= text[after : after + 1] <= "Z"
+                and "A" <= text[after + 1 : after + 2] <= "Z"
+                and _NL_POSTCODE_TAIL_RE.match(text, after + 2)
+            ):
                 return True
     return False
 
@@ -194,14 +210,16 @@ def _postcode_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]
                 break
 
 
-def find_addresses(text: str, runs: Sequence[Run] | None = None) -> Iterator[Entity]:
+def find_addresses(
+    text: str, runs: Sequence[Run] | None = None, lowered: str | None = None
+) -> Iterator[Entity]:
     """Yield street addresses and postcode-city pairs; a street followed by its city is one span.
 
-    ``runs`` is what ``digit_runs(text)`` returns, if the caller has it already.
+    ``runs`` and ``lowered`` are what ``digit_runs(text)`` and ``text.lower()`` return, if
+    the caller has them already.
     """
     if runs is None:
         runs = digit_runs(text)
-    lowered = ""
     # Substring tests gate the costly scans: most posts name no street at all.
     streets: list[tuple[int, int]] = []
     # A house number follows a word; the full street regex only looks at the words before
@@ -211,7 +229,8 @@ def find_addresses(text: str, runs: Sequence[Run] | None = None) -> Iterator[Ent
         if word_end < 0:
             continue
         # Lower-cased whole, as str.lower() may change the length of a single character.
-        lowered = lowered or text.lower()
+        if lowered is None:
+            lowered = text.lower()
         head = lowered[max(0, word_end - 12) : word_end].rstrip(".")
         if head.endswith(_SUFFIXES) or (
             _PREFIX_WORD_RE.search(text, max(0, word_end - 40), word_end)
@@ -248,12 +267,7 @@ def find_addresses(text: str, runs: Sequence[Run] | None = None) -> Iterator[Ent
             used_street_ends.add(before[1])
             span = (before[0], span[1])
         spans.append(span)
-    foreign = (
-        _FOREIGN_POSTCODE_RE.finditer(text)
-        if _foreign_postcode_hint(text, runs)
-        and (_UK_POSTCODE_HINT_RE.search(text) or _NL_POSTCODE_HINT_RE.search(text))
-        else ()
-    )
+    foreign = _FOREIGN_POSTCODE_RE.finditer(text) if _foreign_postcode_hint(text, runs) else ()
     for match in foreign:
         start = (
             match.start()

@@ -223,14 +223,15 @@ def find_entities(
     # without one need the slower test for other digits ("²").
     runs = digit_runs(text)
     if runs or any(map(str.isdigit, text)):
-        lowered = aligned_lower(text)
+        lower = text.lower()
+        lowered = aligned_lower(text, lower)
         candidates.extend(find_ibans(text, runs))
         candidates.extend(find_cards(text, runs))
         candidates.extend(find_ips(text, runs))
         candidates.extend(find_phones(text, default_region))
         candidates.extend(find_ids(text, extra_id_patterns, lowered, runs))
         candidates.extend(find_birth_dates(text, lowered, runs))
-        candidates.extend(find_addresses(text, runs))
+        candidates.extend(find_addresses(text, runs, lower))
     else:
         # "fe80::abcd" has no decimal digit, and an account's ID pattern may have none.
         if "::" in text:

@@ -17,12 +17,15 @@ import re
 
 Run = tuple[int, int]
 
-_RUN_RE = re.compile(r"\d+")
+# "\d\d*+" finds what "\d+" finds, but a pattern that starts with one character class lets
+# the engine skip to the next digit in a tight loop instead of trying a match everywhere.
+_RUN_RE = re.compile(r"\d\d*+")
+_span = re.Match.span
 
 
 def digit_runs(text: str) -> list[Run]:
     """Return ``(start, end)`` of every maximal run of decimal digits in ``text``."""
-    return [match.span() for match in _RUN_RE.finditer(text)]
+    return list(map(_span, _RUN_RE.finditer(text)))
 
 
 def is_letter(char: str) -> bool:

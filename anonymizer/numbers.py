@@ -106,15 +106,19 @@ _ID_HINTS = (
 def _word_starts(words: Sequence[str]) -> str:
     """Return an alternation of words, each not preceded by [\\w-], grouped by first letter.
 
-    Every branch starts with a literal, so the engine jumps between those letters; the
-    look-behind after it drops occurrences inside a word.
+    Every branch starts with a literal, so the engine jumps between those letters. The
+    look-behind comes after the whole word: testing the character before a word for [\\w-]
+    looks it up in the Unicode tables, which costs more than comparing the word's letters,
+    and most of the letters the engine stops at begin no word of the list.
     """
     groups: dict[str, list[str]] = {}
     for word in words:
-        groups.setdefault(word[0], []).append(re.escape(word[1:]))
+        groups.setdefault(word[0], []).append(word)
     return "|".join(
-        f"{re.escape(head)}(?<![\\w-]{re.escape(head)})(?:{'|'.join(tails)})"
-        for head, tails in groups.items()
+        f"{re.escape(head)}(?:"
+        + "|".join(f"{re.escape(w[1:])}(?<![\\w-]{re.escape(w)})" for w in group)
+        + ")"
+        for head, group in groups.items()
     )
 
 
@@ -134,7 +138,8 @@ _ID_MORE_RE = re.compile(
     r"(?:(?:meine|mine|my|die|der|seine|ihre)[ \t]+)?#?"
     r"(?P<id>(?=[A-Za-z\-/]*\d)[A-Za-z0-9][A-Za-z0-9\-/_]*[A-Za-z0-9])(?![\w.,]\d)"
 )
-_HASH_ID_RE = re.compile(r"(?<![\w&])#(?P<id>\d[\dA-Za-z\-]{3,}[\dA-Za-z])(?!\w)")
+# The look-behind follows the '#' so that the engine can jump from '#' to '#'.
+_HASH_ID_RE = re.compile(r"#(?<![\w&]#)(?P<id>\d[\dA-Za-z\-]{3,}[\dA-Za-z])(?!\w)")
 _DATE_LIKE_RE = re.compile(r"\d{1,4}[./-]\d{1,2}(?:[./-]\d{1,4})?|\d{1,2}:\d{2}")
 
 _MONTHS = (
@@ -284,9 +289,15 @@ def _luhn_ok(digits: str) -> bool:
 
 def _card_matches(text: str, runs: Sequence[Run]) -> Iterator[re.Match[str]]:
     """Yield what ``_CARD_RE.finditer`` yields: a card number starts where a digit run does."""
+    # A card has at least 13 digits: a shorter run must be followed by a separator.
     pos = 0
-    for start, _ in runs:
-        if start >= pos and text[start] in "23456" and (match := _CARD_RE.match(text, start)):
+    for start, end in runs:
+        if (
+            start >= pos
+            and text[start] in "23456"
+            and (end - start >= 13 or text[end : end + 1] in (" ", "-"))
+            and (match := _CARD_RE.match(text, start))
+        ):
             pos = match.end()
             yield match
 
@@ -364,12 +375,16 @@ def _compile_extra(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{pattern})" for pattern in patterns))
 
 
-def aligned_lower(text: str) -> str | None:
-    """Return ``text`` lower-cased if its offsets and case-insensitive matches carry over."""
+def aligned_lower(text: str, lowered: str | None = None) -> str | None:
+    """Return ``text`` lower-cased if its offsets and case-insensitive matches carry over.
+
+    ``lowered`` is ``text.lower()``, if the caller has it already.
+    """
     # 'İ', 'ı' and 'ſ' are matched differently by a case-insensitive regex from what
     # str.lower() gives; with one of them, or if lower() changes the length, offsets in the
     # lower-cased text are not offsets in the text: the detectors scan the whole text then.
-    lowered = text.lower()
+    if lowered is None:
+        lowered = text.lower()
     if len(lowered) != len(text) or "\u0130" in text or "\u0131" in text or "\u017f" in text:
         return None
     return lowered
@@ -427,7 +442,7 @@ def find_ids(
         while (more := _ID_MORE_RE.match(text, end)) and abs(len(more["id"]) - size) <= 2:
             start, end = more.span("id")
             yield Entity(ID_NUMBER, start, end)
-    extra = _compile_extra(tuple(extra_patterns))
+    extra = _compile_extra(tuple(extra_patterns)) if extra_patterns else None
     if extra is not None:
         for match in extra.finditer(text):
             if match.end() > match.start():

@@ -31,8 +31,10 @@ from anonymizer.entity import PERSON, Entity
 from anonymizer.names import AMBIGUOUS, FOLDED_TITLES, PARTICLES, STOP, TITLES, lexicon
 
 # Possessive: a run of letters is never followed by a letter, so nothing is given back.
-# The group makes split() keep the words between the gaps.
-_TOKEN_SPLIT_RE = re.compile(r"([^\W\d_]++(?:['’\-][^\W\d_]++)*+)")
+# The group makes split() keep the words between the gaps. The first letter is matched on
+# its own so that the pattern starts with a character class: the engine then skips the
+# gaps in a tight loop instead of trying a match at each of their characters.
+_TOKEN_SPLIT_RE = re.compile(r"([^\W\d_][^\W\d_]*+(?:['’\-][^\W\d_]++)*+)")
 # Endings that mark an unlisted word as a likely surname after a first name
 # ("Jana Kowalczyk", "Olga Smirnowa"); German nouns rarely follow a first name directly.
 _SURNAME_SHAPE_RE = re.compile(
@@ -70,9 +72,7 @@ def _tokens(text: str) -> tuple[list[str], list[str], list[str]]:
     if len(parts) == 1:
         return parts, [], []
     words = parts[1::2]
-    # One lower() call for all words: a space between them is, like the end of a word,
-    # no letter, so even a final sigma comes out as it does for the word alone.
-    return parts, words, " ".join(words).lower().split(" ")
+    return parts, words, list(map(str.lower, words))
 
 
 def _cue_level(parts: list[str], keys: list[str], last: int) -> int:

@@ -9,19 +9,23 @@ from importlib import resources
 
 from anonymizer.digits import Run, digit_runs, is_letter
 from anonymizer.entity import ADDRESS, Entity
+from anonymizer.patterns import group_by_first_letter
 
 _UPPER = "A-ZÄÖÜ"
 _WORD = r"[^\W\d_][\w\-]*"
 # Suffixes glued to the street name ("Hauptstraße", "kastanienweg") or standing as the
 # last word ("Berliner Str.", "Alte Allee").
-_SUFFIX = (
-    r"stra(?:ß|ss|s)e|str\.?|weg|allee|platz|pl\.|gasse|ring|damm|ufer|chaussee|steig|stieg|"
-    r"pfad|promenade|twiete|kamp|graben|wall|zeile|hang|park|markt|gässchen|brücke"
-)
+_SUFFIX_ALTERNATIVES = (
+    r"stra(?:ß|ss|s)e", r"str\.?", "weg", "allee", "platz", r"pl\.", "gasse", "ring", "damm",
+    "ufer", "chaussee", "steig", "stieg", "pfad", "promenade", "twiete", "kamp", "graben", "wall",
+    "zeile", "hang", "park", "markt", "gässchen", "brücke",
+)  # fmt: skip
 # The look-ahead holds the suffixes' first letters: one class test at each character of
 # a word instead of trying every suffix there.
-_SUFFIX_START = "(?=[" + "".join(sorted({alt[0] for alt in _SUFFIX.split("|")})) + "])"
-_STREET_WORD = rf"(?i:(?:[^\W\d_][\w\-]*?)?{_SUFFIX_START}(?:{_SUFFIX}))"
+_SUFFIX_START = "(?=[" + "".join(sorted({alt[0] for alt in _SUFFIX_ALTERNATIVES})) + "])"
+_STREET_WORD = (
+    rf"(?i:(?:[^\W\d_][\w\-]*?)?{_SUFFIX_START}(?:{group_by_first_letter(_SUFFIX_ALTERNATIVES)}))"
+)
 _STREET_PREFIX = (
     r"(?:Am|An\s+der|An\s+den|Auf\s+der|Auf\s+dem|Im|In\s+der|Zum|Zur|Hinter\s+der|"
     r"Unter\s+den|Alte[rn]?)"
@@ -81,17 +85,9 @@ _UK_HINTS = (
 )  # fmt: skip
 
 
-def _by_first_letter(words: Sequence[str]) -> str:
-    """Return an alternation of words grouped by first letter: "R(?:oad|d)|S(?:treet|t)"."""
-    groups: dict[str, list[str]] = {}
-    for word in words:
-        groups.setdefault(word[0], []).append(re.escape(word[1:]))
-    return "|".join(f"{re.escape(head)}(?:{'|'.join(tails)})" for head, tails in groups.items())
-
-
 # The street type ends a word in _UK_STREET_RE too: "Stunden" and "Straße" are no hint.
 # Grouped by first letter, so that at each capital the engine tries a few branches, not all.
-_UK_HINT_RE = re.compile(f"(?:{_by_first_letter(_UK_HINTS)})\\b")
+_UK_HINT_RE = re.compile(f"(?:{group_by_first_letter(_UK_HINTS)})\\b")
 # Every match of _FOREIGN_POSTCODE_RE contains a match of _UK_POSTCODE_HINT_RE or a Dutch
 # postcode (four digits, two capitals, then _NL_POSTCODE_TAIL_RE), both of which start next
 # to a run of digits: see _foreign_postcode_hint.

@@ -21,6 +21,7 @@ from anonymizer.entity import (
     PHONE,
     Entity,
 )
+from anonymizer.patterns import group_by_first_letter
 
 # Only runs that start with '+', '00' or a trunk '0' (optionally bracketed) and use
 # space, '-', '/' or parentheses as separators: dates (dots), prices (commas) and order
@@ -79,12 +80,16 @@ _VERSION_CUE_RE = re.compile(r"(?i)(?:version|vers\.|ver\.|\bv|firmware|update|b
 
 # Reference numbers only count next to a cue: a bare number is a price, a train or a
 # quantity far more often than a customer number.
+_ID_CUE_WORDS = (
+    "kunde?n?", "anschluss", r"kd\.?-?", "kd", "vertrags", "vertrag", "bestell", "auftrags",
+    "auftrag", "sendungs", "sendung", "sendungsverfolgungs", "tracking", "rechnungs", "ticket",
+    "vorgangs", "referenz", "mitglieds", "versicherungs", "zähler", "paket", "retouren",
+    "reklamations", "antrags", "kunden-", "service", "buchungs", "konto", "fall", "storno", "abo",
+    "order", "customer", "account", "member", "booking", "reference", "invoice", "contract",
+    "case", "ref",
+)  # fmt: skip
 _ID_CUE = (
-    r"(?:kunde?n?|anschluss|kd\.?-?|kd|vertrags|vertrag|bestell|auftrags|auftrag|sendungs|sendung|"
-    r"sendungsverfolgungs|tracking|rechnungs|ticket|vorgangs|referenz|mitglieds|"
-    r"versicherungs|zähler|paket|retouren|reklamations|antrags|kunden-|service|"
-    r"buchungs|konto|fall|storno|abo|order|customer|account|member|booking|reference|"
-    r"invoice|contract|case|ref)"
+    rf"(?:{group_by_first_letter(_ID_CUE_WORDS)})"
     r"(?:[ .-]?(?:nummer|nr\.?|no\.?|number|num\.?|id|code|#))?"
     r"|bestellung|rechnung|ticket|tracking|order|case|auftrag|sendung|vertrag|invoice"
 )

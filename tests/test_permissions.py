@@ -227,3 +227,36 @@ def test_no_route_or_error_page_shows_personal_data_to_marketing_or_visitors(
         body = response.get_data(as_text=True) + str(response.headers)
         leaks += [f"{endpoint} {method}: {what}" for what, v in CANARIES.items() if v in body]
     assert leaks == []
+
+
+@pytest.mark.parametrize("role", ["agent", "marketing", "admin", "dpo"])
+def test_the_navigation_offers_each_role_exactly_the_pages_it_may_open(
+    role: str, app: Flask, client: FlaskClient, session: Session, world: World
+) -> None:
+    table = permission_table()
+    browser = browser_for(role, client, session, world)
+    start = browser.get("/", follow_redirects=True).get_data(as_text=True)
+    nav = re.search(r"<nav>(.*?)</nav>", start, re.S)
+    assert nav is not None
+    offered = set(re.findall(r'<a href="([^"?#]+)"', nav.group(1)))
+    adapter = app.url_map.bind("localhost")
+    pages = {
+        rule.build({})[1]
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or set())
+        and not rule.arguments
+        and rule.endpoint.split(".")[0] in ("agent", "reports", "admin", "privacy", "audit")
+        and not rule.rule.endswith((".csv", ".json", "/rows", "/search"))
+        and table[(rule.endpoint, "GET")][role] == "ok"
+    }
+    for path in offered:
+        assert browser.get(path).status_code == 200, path
+        endpoint = adapter.match(path)[0]
+        assert table[(endpoint, "GET")][role] == "ok", path
+    # Every page of the role's own areas is reachable from the navigation, or from a page
+    # that is (the members page from the accounts page, the new canned reply from its list).
+    reachable = set(offered)
+    for path in offered:
+        body = browser.get(path).get_data(as_text=True)
+        reachable |= set(re.findall(r'href="([^"?#]+)"', body))
+    assert pages <= reachable, sorted(pages - reachable)

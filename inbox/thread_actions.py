@@ -10,8 +10,9 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from sqlmodel import Session, col, select
 
-from inbox.models import Conversation, ConversationStatus, Role, User
+from inbox.models import Conversation, ConversationStatus, User
 from inbox.types import utcnow
+from inbox.users import active_agents
 from inbox.workflow_models import ConversationTag, Note
 
 TAG_LENGTH = 64
@@ -33,7 +34,9 @@ def assign(*, session: Session, conversation: Conversation, assignee_id: int | N
     """Hand the conversation to an active agent or admin, or to no one with None."""
     if assignee_id is not None:
         assignee = session.get(User, assignee_id)
-        if assignee is None or not assignee.active or assignee.role == Role.marketing:
+        # Only someone who can see the conversation can take it: an admin, or a member agent.
+        candidates = active_agents(session=session, account_id=conversation.account_id)
+        if assignee is None or assignee not in candidates:
             raise ActionError("unknown_assignee")
     conversation.assignee_id = assignee_id
     session.add(conversation)

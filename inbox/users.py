@@ -6,10 +6,12 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from inbox.models import Role, User
 from inbox.types import utcnow
+from inbox.workflow_models import AccountMember
 
 _hasher = PasswordHasher()
 
@@ -87,12 +89,11 @@ def end_sessions(*, session: Session, user: User) -> None:
     session.add(user)
 
 
-def active_agents(*, session: Session) -> list[User]:
-    """Active agents and admins, by name: who may answer customers and take conversations."""
-    return list(
-        session.exec(
-            select(User)
-            .where(col(User.active), col(User.role).in_([Role.agent, Role.admin]))
-            .order_by(col(User.name), col(User.id))
-        ).all()
-    )
+def active_agents(*, session: Session, account_id: int | None = None) -> list[User]:
+    """Active agents and admins, by name: who may answer customers and take conversations
+    (on `account_id`: its member agents and every admin)."""
+    query = select(User).where(col(User.active), col(User.role).in_([Role.agent, Role.admin]))
+    if account_id is not None:
+        members = select(AccountMember.user_id).where(AccountMember.account_id == account_id)
+        query = query.where(or_(col(User.role) == Role.admin, col(User.id).in_(members)))
+    return list(session.exec(query.order_by(col(User.name), col(User.id))).all())

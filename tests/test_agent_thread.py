@@ -27,7 +27,7 @@ from inbox.models import (
 )
 from inbox.thread_actions import preset_time
 from inbox.workflow_models import ConversationTag, Note
-from tests.conftest import login, make_item, make_user, post_form
+from tests.conftest import login, make_item, make_member, make_user, post_form
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SCRIPT = "<script>alert(1)</script>"
@@ -139,8 +139,11 @@ def agent(session: Session) -> User:
 
 
 @pytest.fixture
-def colleague(session: Session) -> User:
-    return make_user(session, role=Role.agent, name="Bernd Brot")
+def colleague(session: Session, account: Account) -> User:
+    """A colleague on the same account."""
+    bernd = make_user(session, role=Role.agent, name="Bernd Brot")
+    make_member(session, bernd, account)
+    return bernd
 
 
 @pytest.fixture
@@ -190,11 +193,13 @@ def test_assign_to_me_then_to_a_colleague_then_unassign(
     assert [e.target_id for e in audit(session, "unassign")] == [conversation_id]
 
 
-def test_colleagues_to_assign_are_the_active_agents_and_admins(
+def test_colleagues_to_assign_are_the_accounts_active_agents_and_admins(
     agent_client: FlaskClient, session: Session, conversation_id: int, colleague: User
 ) -> None:
     admin = make_user(session, role=Role.admin, name="Ada Admin")
     marketer = make_user(session, role=Role.marketing, name="Mona Marketing")
+    # An agent of other accounts only: they could not even open the conversation.
+    stranger = make_user(session, role=Role.agent, name="Nora Nebenan")
     gone = make_user(session, role=Role.agent, name="Gerd Gegangen")
     gone.active = False
     session.add(gone)
@@ -207,7 +212,7 @@ def test_colleagues_to_assign_are_the_active_agents_and_admins(
     options = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', select_box.group(1))
     names = [html.unescape(name) for _value, name in options]
     assert names == ["Ada Admin", "Bernd Brot", "Jana Schneider"]
-    for refused in (marketer, gone):
+    for refused in (marketer, gone, stranger):
         response = act(agent_client, conversation_id, "assign", {"assignee": str(refused.id)})
         assert response.status_code == 400
     assert act(agent_client, conversation_id, "assign", {"assignee": "9999"}).status_code == 400

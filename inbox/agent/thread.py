@@ -45,7 +45,7 @@ def thread(conversation_id: int, draft: str = "") -> str:
         thread=found,
         draft=draft,
         now=utcnow(),
-        agents=active_agents(session=session),
+        agents=active_agents(session=session, account_id=found.conversation.account_id),
         snooze_min=utcnow().astimezone(_zone()).strftime("%Y-%m-%dT%H:%M"),
     )
 

@@ -42,6 +42,7 @@ ACTION_LABELS: dict[str, Any] = {
     "2fa_disabled": _l("Second factor removed"),
     "2fa_reset": _l("Second factor reset"),
     "2fa_recovery_codes_renewed": _l("Recovery codes renewed"),
+    "user_created": _l("Created a user"),
     "role_changed": _l("Role changed"),
     "setting_changed": _l("Setting changed"),
     "view_conversation": _l("Viewed a conversation"),

@@ -112,6 +112,17 @@ def user_create(email: str, name: str, role: str) -> None:
             )
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
+        from inbox import audit
+
+        audit.record(
+            session=session,
+            action="user_created",
+            user_id=None,
+            target_type="user",
+            target_id=user.id,
+            detail={"role": user.role.value, "via": "cli"},
+        )
+        session.commit()
     click.echo(f"Created {user.role.value} {user.email} with password: {password}")
     click.echo("The password is shown only now.")
 

@@ -17,7 +17,7 @@ from inbox import create_app, migrate
 from inbox.cli import main
 from inbox.db import databases
 from inbox.demo import DEMO_USERS, demo_config, prepare
-from inbox.models import Account, Role, User
+from inbox.models import Account, AuditEvent, Role, User
 from inbox.users import authenticate
 from inbox.workflow_models import AccountMember, CannedReply
 from tests.conftest import DatabaseUrls, app_config
@@ -65,6 +65,9 @@ def test_user_create_prints_the_password_once_and_it_works(
     assert password
     user = authenticate(session=session, email="ada@example.com", password=password.group(1))
     assert user is not None and user.role == Role.agent
+    created = session.exec(select(AuditEvent).where(AuditEvent.action == "user_created")).one()
+    assert (created.target_id, created.detail) == (user.id, {"role": "agent", "via": "cli"})
+    assert password.group(1) not in str(created.detail)
     again = runner.invoke(
         args=["user", "create", "--email", "ada@example.com", "--name", "Ada", "--role", "agent"]
     )

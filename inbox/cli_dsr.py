@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from flask import current_app
@@ -23,10 +24,21 @@ def dsr_group() -> None:
     """Data-subject requests: export or erase everything stored about a contact."""
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+def _found_contact(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the options that name a contact; the command gets a session and the contact instead."""
 
+    @functools.wraps(command)
+    def run(
+        contact_id: int | None,
+        platform: str | None,
+        user_id: str | None,
+        handle: str | None,
+        **options: Any,
+    ) -> None:
+        with Session(databases(current_app).inbox, expire_on_commit=False) as session:
+            contact = _find(session, contact_id, platform, user_id, handle)
+            command(session=session, contact=contact, **options)
 
-def _lookup_options(command: F) -> F:
     for option in reversed(
         [
             click.option("--contact", "contact_id", type=int, help="The contact's id."),
@@ -35,8 +47,8 @@ def _lookup_options(command: F) -> F:
             click.option("--handle", help="The contact's handle (with --platform if ambiguous)."),
         ]
     ):
-        command = option(command)
-    return command
+        run = option(run)
+    return run
 
 
 def _find(
@@ -71,33 +83,24 @@ def _find(
 
 
 @dsr_group.command("export")
-@_lookup_options
+@with_appcontext
+@_found_contact
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 @click.option("--html", "as_html", is_flag=True, help="The readable HTML summary instead of JSON.")
-@with_appcontext
-def dsr_export(
-    contact_id: int | None,
-    platform: str | None,
-    user_id: str | None,
-    handle: str | None,
-    out: Path | None,
-    as_html: bool,
-) -> None:
+def dsr_export(*, session: Session, contact: Contact, out: Path | None, as_html: bool) -> None:
     """Everything stored about a contact, as JSON (or an HTML summary), to stdout or --out."""
-    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
-        contact = _find(session, contact_id, platform, user_id, handle)
-        assert contact.id is not None
-        data = export_contact(session=session, contact_id=contact.id)
-        audit.record(
-            session=session,
-            action="dsr_summary" if as_html else "dsr_export",
-            user_id=None,
-            target_type="contact",
-            target_id=contact.id,
-            detail={"via": "cli"},
-            contact_id=contact.id,
-        )
-        session.commit()
+    assert contact.id is not None
+    data = export_contact(session=session, contact_id=contact.id)
+    audit.record(
+        session=session,
+        action="dsr_summary" if as_html else "dsr_export",
+        user_id=None,
+        target_type="contact",
+        target_id=contact.id,
+        detail={"via": "cli"},
+        contact_id=contact.id,
+    )
+    session.commit()
     if as_html:
         from inbox.privacy_views import render_summary
 
@@ -114,36 +117,28 @@ def dsr_export(
 
 
 @dsr_group.command("erase")
-@_lookup_options
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def dsr_erase(
-    contact_id: int | None,
-    platform: str | None,
-    user_id: str | None,
-    handle: str | None,
-    yes: bool,
-) -> None:
+@_found_contact
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dsr_erase(*, session: Session, contact: Contact, yes: bool) -> None:
     """Delete a contact and everything about them; keep tombstones so nothing comes back."""
-    with Session(databases(current_app).inbox, expire_on_commit=False) as session:
-        contact = _find(session, contact_id, platform, user_id, handle)
-        assert contact.id is not None
-        counts = contact_counts(session=session, contact_id=contact.id)
-        click.echo(
-            f"Contact {contact.id} on {contact.platform}: {counts.conversations} conversations, "
-            f"{counts.messages} messages, {counts.notes} notes, {counts.consents} consent records."
-        )
-        click.echo(
-            "The research store is not touched: it holds only anonymized records, and nothing "
-            "in it points to this person."
-        )
-        if not yes:
-            typed = click.prompt("Type the contact id to erase it for good", default="")
-            if typed.strip() != str(contact.id):
-                raise click.ClickException("Not confirmed; nothing was erased.")
-        report = erase_contact(
-            session=session, contact_id=contact.id, by_user_id=None, ip=None, via="cli"
-        )
+    assert contact.id is not None
+    counts = contact_counts(session=session, contact_id=contact.id)
+    click.echo(
+        f"Contact {contact.id} on {contact.platform}: {counts.conversations} conversations, "
+        f"{counts.messages} messages, {counts.notes} notes, {counts.consents} consent records."
+    )
+    click.echo(
+        "The research store is not touched: it holds only anonymized records, and nothing "
+        "in it points to this person."
+    )
+    if not yes:
+        typed = click.prompt("Type the contact id to erase it for good", default="")
+        if typed.strip() != str(contact.id):
+            raise click.ClickException("Not confirmed; nothing was erased.")
+    report = erase_contact(
+        session=session, contact_id=contact.id, by_user_id=None, ip=None, via="cli"
+    )
     figures = ", ".join(
         f"{name.replace('_', ' ')} {count}" for name, count in report.counts().items()
     )

@@ -161,25 +161,18 @@ def fail_login(*, email: str, step: str, user_id: int | None = None) -> bool:
     failure = throttle.record_failure(
         session=dbs, email=email, ip=request.remote_addr, policy=throttle_policy(), now=utcnow()
     )
-    target_type = "user" if user_id is not None else None
-    audit.record(
-        session=dbs,
-        action="login_failed",
-        user_id=None,
-        target_type=target_type,
-        target_id=user_id,
-        ip=request.remote_addr,
-        detail={"step": step},
-    )
+    events: list[tuple[str, dict[str, Any]]] = [("login_failed", {"step": step})]
     if failure.locked_now:
+        events.append(("login_locked", {"scopes": list(failure.locked_now)}))
+    for action, detail in events:
         audit.record(
             session=dbs,
-            action="login_locked",
+            action=action,
             user_id=None,
-            target_type=target_type,
+            target_type="user" if user_id is not None else None,
             target_id=user_id,
             ip=request.remote_addr,
-            detail={"scopes": list(failure.locked_now)},
+            detail=detail,
         )
     dbs.commit()
     return bool(failure.locked_now) or is_locked(email)

@@ -190,27 +190,20 @@ def check_outbound(
     windowed = account.platform in WINDOWED_PLATFORMS and conversation.kind == "dm"
     if windowed and last_inbound is None:
         raise OutboundRefused("write_first_impossible", detail=account.platform)
-    if purpose == ConsentPurpose.marketing:
-        if not has_consent(
-            session=session,
-            contact_id=conversation.contact_id,
-            channel=conversation.kind,
-            purpose=ConsentPurpose.marketing,
-            now=now,
-        ):
-            raise OutboundRefused("no_marketing_consent", detail=conversation.kind)
-    elif purpose != ConsentPurpose.service:
+    if purpose not in (ConsentPurpose.marketing, ConsentPurpose.service):
         raise ValueError(f"unknown purpose {purpose!r}")
-    elif conversation.initiated_by_agent and last_inbound is None:
-        # The customer has not answered yet: we are still writing first.
-        if not has_consent(
-            session=session,
-            contact_id=conversation.contact_id,
-            channel=conversation.kind,
-            purpose=ConsentPurpose.service,
-            now=now,
-        ):
-            raise OutboundRefused("no_consent", detail=conversation.kind)
+    # Marketing always needs consent; service only while we are still writing first (the
+    # customer has not answered yet).
+    writing_first = conversation.initiated_by_agent and last_inbound is None
+    if (purpose == ConsentPurpose.marketing or writing_first) and not has_consent(
+        session=session,
+        contact_id=conversation.contact_id,
+        channel=conversation.kind,
+        purpose=purpose,
+        now=now,
+    ):
+        reason = "no_marketing_consent" if purpose == ConsentPurpose.marketing else "no_consent"
+        raise OutboundRefused(reason, detail=conversation.kind)
     if windowed and last_inbound is not None:
         limit = HUMAN_AGENT_WINDOW if _human_agent(account) else WINDOW
         if now - last_inbound > limit:

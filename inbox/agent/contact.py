@@ -180,6 +180,16 @@ def _back(contact: Contact) -> Response:
     return redirect(url_for("agent.contact", contact_id=contact.id))
 
 
+def _consent_changed(
+    action: str, contact: Contact, record: ConsentRecord, message: str
+) -> Response:
+    detail = {"consent_id": record.id, "channel": record.channel, "purpose": record.purpose}
+    _audit(action, contact, detail)
+    db.session().commit()
+    flash(message, "success")
+    return _back(contact)
+
+
 @bp.post("/contacts/<int:contact_id>/consents")
 @roles_required(*CONTACT_ROLES)
 def consent_record(contact_id: int) -> Response | tuple[str, int]:
@@ -209,11 +219,7 @@ def consent_record(contact_id: int) -> Response | tuple[str, int]:
         flash(str(CONSENT_ERRORS[reason]), "error")
         return _page(contact, 422, form.to_dict())
     session.flush()
-    detail = {"consent_id": record.id, "channel": record.channel, "purpose": record.purpose}
-    _audit("consent_recorded", contact, detail)
-    session.commit()
-    flash(_("Consent recorded."), "success")
-    return _back(contact)
+    return _consent_changed("consent_recorded", contact, record, _("Consent recorded."))
 
 
 @bp.post("/contacts/<int:contact_id>/consents/<int:record_id>/withdraw")
@@ -226,11 +232,12 @@ def consent_withdraw(contact_id: int, record_id: int) -> Response:
     if record is None or record.contact_id != contact.id:
         abort(404)
     withdraw_consent(session=session, record=record, withdrawn_by=current_user.id, now=utcnow())
-    detail = {"consent_id": record.id, "channel": record.channel, "purpose": record.purpose}
-    _audit("consent_withdrawn", contact, detail)
-    session.commit()
-    flash(_("Consent withdrawn. Nothing more is sent on its strength."), "success")
-    return _back(contact)
+    return _consent_changed(
+        "consent_withdrawn",
+        contact,
+        record,
+        _("Consent withdrawn. Nothing more is sent on its strength."),
+    )
 
 
 @bp.post("/contacts/<int:contact_id>/objection")

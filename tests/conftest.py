@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -20,14 +21,15 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
+import inbox
 from anonymizer.store import metadata as research_metadata
 from connectors import Author, InboundItem
 from inbox import create_app
 from inbox.accounts import connect_account
 from inbox.db import databases
-from inbox.models import Account, Role, User
+from inbox.models import Account, AuditEvent, Direction, Message, Role, User
 from inbox.users import create_user
 
 PG_URL = os.environ.get("SOCIALCARE_TEST_DATABASE_URL", "")
@@ -304,3 +306,32 @@ def agent_client(
         make_member(session, agent, request.getfixturevalue("account"))
     assert login(client, agent.email).status_code == 302
     return client
+
+
+def fresh(session: Session) -> Session:
+    """The test's session with nothing cached, so reads show what the app committed."""
+    session.commit()
+    session.expire_all()
+    return session
+
+
+def audit_events(session: Session, action: str) -> list[AuditEvent]:
+    """The audit events with this action, oldest first, as the database holds them now."""
+    query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
+    return list(fresh(session).exec(query).all())
+
+
+def outbound_messages(session: Session) -> list[Message]:
+    """Every outbound message, oldest first, as the database holds them now."""
+    query = select(Message).where(Message.direction == Direction.outbound).order_by(col(Message.id))
+    return list(fresh(session).exec(query).all())
+
+
+def load_migration(name: str) -> Any:
+    """One inbox migration module by its file name, to test its upgrade and downgrade."""
+    path = Path(inbox.__file__).parent / "migrations/inbox/versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import MultiFernet
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from connectors import Author
 from connectors.demo import parse_payload
@@ -18,16 +18,23 @@ from connectors.demo_texts import ACCOUNT_REF
 from inbox.ingest import ingest
 from inbox.models import (
     Account,
-    AuditEvent,
     Conversation,
     ConversationStatus,
     Delivery,
-    Direction,
     Message,
     Role,
     User,
 )
-from tests.conftest import make_account, make_item, make_member, make_user, post_form
+from tests.conftest import (
+    audit_events,
+    fresh,
+    make_account,
+    make_item,
+    make_member,
+    make_user,
+    outbound_messages,
+    post_form,
+)
 
 AGENT_NAME = "Jana Schneider"
 
@@ -82,27 +89,10 @@ def comment_payload(
     }
 
 
-def fresh(session: Session) -> Session:
-    """The test's session with nothing cached, so reads show what the app committed."""
-    session.commit()
-    session.expire_all()
-    return session
-
-
 def conversation(session: Session, conversation_id: int) -> Conversation:
     found = fresh(session).get(Conversation, conversation_id)
     assert found is not None
     return found
-
-
-def outbound(session: Session) -> list[Message]:
-    query = select(Message).where(Message.direction == Direction.outbound).order_by(col(Message.id))
-    return list(fresh(session).exec(query).all())
-
-
-def audit(session: Session, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
-    return list(fresh(session).exec(query).all())
 
 
 def rows(body: str) -> list[tuple[str, str]]:
@@ -253,7 +243,7 @@ def test_viewing_a_thread_is_audited(
 
     assert agent_client.get(thread_url(message.conversation_id)).status_code == 200
 
-    (event,) = audit(session, "view_conversation")
+    (event,) = audit_events(session, "view_conversation")
     assert event.user_id == agent.id
     assert event.target_type == "conversation"
     assert event.target_id == message.conversation_id
@@ -267,7 +257,7 @@ def test_listing_does_not_count_as_viewing_a_thread(
     agent_client.get("/conversations")
     agent_client.get("/conversations/rows")
 
-    assert audit(session, "view_conversation") == []
+    assert audit_events(session, "view_conversation") == []
 
 
 def test_unknown_conversation_is_not_found(
@@ -283,8 +273,8 @@ def test_unknown_conversation_is_not_found(
     replied = post_form(agent_client, home, f"{home}/{missing}/reply", {"text": "Hallo"})
     closed = post_form(agent_client, home, f"{home}/{missing}/status", {"status": "closed"})
     assert replied.status_code == closed.status_code == 404
-    assert outbound(session) == []
-    assert audit(session, "view_conversation") == []
+    assert outbound_messages(session) == []
+    assert audit_events(session, "view_conversation") == []
 
 
 # Replying ------------------------------------------------------------------------------
@@ -318,7 +308,7 @@ def test_reply_round_trip(
     assert "Retry" not in last_block
     assert textarea(body) == ""
 
-    (stored,) = outbound(session)
+    (stored,) = outbound_messages(session)
     assert stored.text == text
     assert stored.author_user_id == agent.id
     assert stored.author_contact_id is None
@@ -329,7 +319,7 @@ def test_reply_round_trip(
     after = conversation(session, conversation_id)
     assert after.first_response_at is not None
     assert after.sla_due_at is None
-    (event,) = audit(session, "reply")
+    (event,) = audit_events(session, "reply")
     assert event.user_id == agent.id
     assert event.target_id == conversation_id
 
@@ -360,7 +350,7 @@ def test_first_response_time_is_kept_on_later_replies(
 
     assert first is not None
     assert conversation(session, message.conversation_id).first_response_at == first
-    assert [m.text for m in outbound(session)] == ["Erste Antwort", "Zweite Antwort"]
+    assert [m.text for m in outbound_messages(session)] == ["Erste Antwort", "Zweite Antwort"]
 
 
 def test_refused_reply_is_kept_to_retry_and_retry_sends_it(
@@ -384,7 +374,7 @@ def test_refused_reply_is_kept_to_retry_and_retry_sends_it(
     assert message_text(block) == text
     assert delivery_of(block) == "not sent"
     assert "Platform said: Demo platform rejected the reply (simulated outage)" in block
-    (failed,) = outbound(session)
+    (failed,) = outbound_messages(session)
     retry_url = f"/conversations/{conversation_id}/messages/{failed.id}/retry"
     assert f'action="{retry_url}"' in block
     assert ">Retry</button>" in block
@@ -409,7 +399,7 @@ def test_refused_reply_is_kept_to_retry_and_retry_sends_it(
     assert delivery_of(block) == "sent"
     assert "Retry" not in block
     assert "Platform said" not in block
-    (sent,) = outbound(session)
+    (sent,) = outbound_messages(session)
     assert sent.id == failed.id
     assert sent.delivery == Delivery.sent
     assert sent.attempts == 2
@@ -427,12 +417,12 @@ def test_retry_during_the_outage_stays_failed(
     make_member(session, agent, account)
     inbound = write_in(session, account, author=customer("1", "Jo Doe"), text="?", minutes_ago=3)
     reply(agent_client, inbound.conversation_id, "Moment bitte")
-    (failed,) = outbound(session)
+    (failed,) = outbound_messages(session)
     url = thread_url(inbound.conversation_id)
 
     post_form(agent_client, url, f"{url}/messages/{failed.id}/retry", {})
 
-    (still,) = outbound(session)
+    (still,) = outbound_messages(session)
     assert still.delivery == Delivery.failed
     assert still.attempts == 2
     body = agent_client.get(url).get_data(as_text=True)
@@ -447,13 +437,13 @@ def test_retry_of_a_message_from_another_conversation_is_not_found(
     one = write_in(session, account, author=customer("1", "Jo Doe"), text="?", minutes_ago=3)
     other = write_in(session, account, author=customer("2", "Ann Other"), text="?", minutes_ago=3)
     reply(agent_client, one.conversation_id, "Moment bitte")
-    (failed,) = outbound(session)
+    (failed,) = outbound_messages(session)
     url = thread_url(other.conversation_id)
 
     response = post_form(agent_client, url, f"{url}/messages/{failed.id}/retry", {})
 
     assert response.status_code == 404
-    assert outbound(session)[0].attempts == 1
+    assert outbound_messages(session)[0].attempts == 1
 
 
 @pytest.mark.parametrize("text", ["", "   \n  "])
@@ -468,8 +458,8 @@ def test_empty_reply_is_refused(
     body = response.get_data(as_text=True)
     assert flashes(body) == ["The reply was not sent: it is empty."]
     assert textarea(body) == text
-    assert outbound(session) == []
-    assert audit(session, "reply") == []
+    assert outbound_messages(session) == []
+    assert audit_events(session, "reply") == []
     assert conversation(session, inbound.conversation_id).sla_due_at is not None
 
 
@@ -486,8 +476,8 @@ def test_over_long_reply_is_refused_and_the_draft_is_kept(
     body = response.get_data(as_text=True)
     assert textarea(body) == draft
     assert "<bald>" not in body
-    assert outbound(session) == []
-    assert audit(session, "reply") == []
+    assert outbound_messages(session) == []
+    assert audit_events(session, "reply") == []
     # The agent is told what to fix: how long the reply is and what the platform allows.
     assert flashes(body) == [
         f"The reply was not sent: it has {len(draft.strip())} characters, the platform allows 2000."
@@ -503,7 +493,7 @@ def test_reply_of_exactly_the_platform_limit_is_sent(
     response = reply(agent_client, inbound.conversation_id, text)
 
     assert response.status_code == 302
-    (stored,) = outbound(session)
+    (stored,) = outbound_messages(session)
     assert len(stored.text) == 2000
     assert stored.delivery == Delivery.sent
 
@@ -542,8 +532,8 @@ def test_close_and_reopen(
     assert row_names(agent_client.get("/conversations").get_data(as_text=True)) == ["Jo Doe"]
     closed_view = agent_client.get("/conversations?view=closed").get_data(as_text=True)
     assert row_names(closed_view) == []
-    assert [e.user_id for e in audit(session, "status_closed")] == [agent.id]
-    assert [e.user_id for e in audit(session, "status_open")] == [agent.id]
+    assert [e.user_id for e in audit_events(session, "status_closed")] == [agent.id]
+    assert [e.user_id for e in audit_events(session, "status_open")] == [agent.id]
 
 
 def test_unknown_status_is_refused(
@@ -639,7 +629,7 @@ def test_agent_reply_with_markup_is_shown_as_text(
     for body in (thread, listing):
         assert "Das ist &lt;b&gt;wirklich&lt;/b&gt; erledigt" in body
         assert "<b>" not in body
-    (stored,) = outbound(session)
+    (stored,) = outbound_messages(session)
     assert stored.text == text
 
 

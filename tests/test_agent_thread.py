@@ -27,7 +27,7 @@ from inbox.models import (
 )
 from inbox.thread_actions import preset_time
 from inbox.workflow_models import ConversationTag, Note
-from tests.conftest import login, make_item, make_member, make_user, post_form
+from tests.conftest import audit_events, fresh, login, make_item, make_member, make_user, post_form
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SCRIPT = "<script>alert(1)</script>"
@@ -65,21 +65,10 @@ def write_in(
     return ingest(session=session, account=account, item=item).message
 
 
-def fresh(session: Session) -> Session:
-    session.commit()
-    session.expire_all()
-    return session
-
-
 def reload(session: Session, conversation_id: int) -> Conversation:
     found = fresh(session).get(Conversation, conversation_id)
     assert found is not None
     return found
-
-
-def audit(session: Session, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
-    return list(fresh(session).exec(query).all())
 
 
 def url(conversation_id: int, action: str = "") -> str:
@@ -185,12 +174,12 @@ def test_assign_to_me_then_to_a_colleague_then_unassign(
     body = page(agent_client, conversation_id)
     assert "success: The conversation is unassigned." in flashes(body)
     assert reload(session, conversation_id).assignee_id is None
-    assigned = audit(session, "assign")
+    assigned = audit_events(session, "assign")
     assert [(e.user_id, e.target_type, e.target_id) for e in assigned] == [
         (agent.id, "conversation", conversation_id)
     ] * 2
     assert [e.detail["assignee_id"] for e in assigned] == [agent.id, colleague.id]
-    assert [e.target_id for e in audit(session, "unassign")] == [conversation_id]
+    assert [e.target_id for e in audit_events(session, "unassign")] == [conversation_id]
 
 
 def test_colleagues_to_assign_are_the_accounts_active_agents_and_admins(
@@ -253,7 +242,7 @@ def test_status_pending_closed_and_reopened(
     assert reopened.status == ConversationStatus.open
     assert reopened.closed_at is None
     for action in ("status_pending", "status_closed", "status_open"):
-        assert [(e.user_id, e.target_id) for e in audit(session, action)] == [
+        assert [(e.user_id, e.target_id) for e in audit_events(session, action)] == [
             (agent.id, conversation_id)
         ]
 
@@ -284,7 +273,7 @@ def test_snooze_presets(
     body = page(agent_client, conversation_id)
     assert any(f.startswith("success: Snoozed until ") for f in flashes(body))
     assert "Unsnooze" in body
-    (event,) = audit(session, "snooze")
+    (event,) = audit_events(session, "snooze")
     assert event.target_id == conversation_id
     assert datetime.fromisoformat(event.detail["until"]) == until
 
@@ -347,7 +336,7 @@ def test_snooze_needs_a_time_in_the_future(
     assert response.status_code == 302
     assert flashes(page(agent_client, conversation_id)) == [message]
     assert reload(session, conversation_id).snoozed_until is None
-    assert audit(session, "snooze") == []
+    assert audit_events(session, "snooze") == []
 
 
 def test_unknown_snooze_preset_is_refused(
@@ -368,7 +357,7 @@ def test_unsnooze(agent_client: FlaskClient, session: Session, conversation_id: 
     body = page(agent_client, conversation_id)
     assert "success: The conversation is no longer snoozed." in flashes(body)
     assert "Snoozed until" not in body
-    assert [e.target_id for e in audit(session, "unsnooze")] == [conversation_id]
+    assert [e.target_id for e in audit_events(session, "unsnooze")] == [conversation_id]
 
 
 # Tags ----------------------------------------------------------------------------------
@@ -392,9 +381,9 @@ def test_tags_are_normalised_kept_once_and_removed(
     body = page(agent_client, conversation_id)
     assert "success: Tag “lieferung” removed." in flashes(body)
     assert tags(body) == [long_tag]
-    added = audit(session, "tag_add")
+    added = audit_events(session, "tag_add")
     assert [e.detail["tag"] for e in added] == ["lieferung", "lieferung", long_tag]
-    assert [(e.target_id, e.detail["tag"]) for e in audit(session, "tag_remove")] == [
+    assert [(e.target_id, e.detail["tag"]) for e in audit_events(session, "tag_remove")] == [
         (conversation_id, "lieferung")
     ]
 
@@ -407,7 +396,7 @@ def test_empty_tag_is_refused(
     assert response.status_code == 302
     assert flashes(page(agent_client, conversation_id)) == ["error: A tag cannot be empty."]
     assert fresh(session).exec(select(ConversationTag)).all() == []
-    assert audit(session, "tag_add") == []
+    assert audit_events(session, "tag_add") == []
 
 
 # Notes ---------------------------------------------------------------------------------
@@ -432,7 +421,7 @@ def test_note_is_shown_in_the_timeline_and_never_sent(
     assert fresh(session).exec(outbound).all() == []
     (note,) = fresh(session).exec(select(Note)).all()
     assert note.author_user_id == agent.id
-    (event,) = audit(session, "note_add")
+    (event,) = audit_events(session, "note_add")
     assert (event.user_id, event.target_id, event.detail) == (
         agent.id,
         conversation_id,
@@ -449,7 +438,7 @@ def test_empty_note_is_refused(
 
     assert flashes(page(agent_client, conversation_id)) == ["error: The note is empty."]
     assert fresh(session).exec(select(Note)).all() == []
-    assert audit(session, "note_add") == []
+    assert audit_events(session, "note_add") == []
 
 
 # Spam ----------------------------------------------------------------------------------
@@ -473,8 +462,8 @@ def test_spam_closes_the_conversation_and_not_spam_takes_the_mark_off(
     assert not reload(session, conversation_id).is_spam
     body = page(agent_client, conversation_id)
     assert '<button name="spam" value="1">Mark as spam</button>' in body
-    assert [e.user_id for e in audit(session, "spam")] == [agent.id]
-    assert [e.target_id for e in audit(session, "not_spam")] == [conversation_id]
+    assert [e.user_id for e in audit_events(session, "spam")] == [agent.id]
+    assert [e.target_id for e in audit_events(session, "not_spam")] == [conversation_id]
 
 
 # Permissions and forms -----------------------------------------------------------------

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import csv
 import html
-import importlib.util
 import io
 import json
 import re
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +21,13 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-import inbox
 from inbox import audit
 from inbox.db import databases
 from inbox.ingest import ingest
 from inbox.models import AuditEvent, Conversation, Role, User
 from tests.conftest import (
     csrf_token,
+    load_migration,
     login,
     make_account,
     make_item,
@@ -38,22 +36,13 @@ from tests.conftest import (
     post_form,
 )
 
-MIGRATIONS = Path(inbox.__file__).parent / "migrations/inbox/versions"
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-def _migration(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, MIGRATIONS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    return migration
 
 
 def install_triggers(engine: Engine) -> None:
     """The append-only triggers exactly as migration 0009 makes them (the fixtures use
     create_all)."""
-    migration = _migration("0009_privacy_controls")
+    migration = load_migration("0009_privacy_controls")
     statements = (
         migration.SQLITE_TRIGGERS
         if engine.dialect.name == "sqlite"

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from connectors import Author
 from inbox.ingest import ingest
-from inbox.models import Account, AuditEvent, Conversation, Message, Role, User
+from inbox.models import Account, Conversation, Message, Role, User
 from inbox.workflow_models import AccountMember, CannedReply
-from tests.conftest import csrf_token, login, make_item, make_user, post_form
+from tests.conftest import audit_events, csrf_token, fresh, login, make_item, make_user, post_form
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -28,22 +28,11 @@ def write_in(session: Session, account: Account, *, name: str | None = "Jo Doe")
     return ingest(session=session, account=account, item=item).message
 
 
-def fresh(session: Session) -> Session:
-    session.commit()
-    session.expire_all()
-    return session
-
-
 def canned(session: Session, title: str, text: str, **fields: object) -> CannedReply:
     reply = CannedReply(title=title, text=text, **fields)
     session.add(reply)
     session.commit()
     return reply
-
-
-def audit(session: Session, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
-    return list(fresh(session).exec(query).all())
 
 
 def options(body: str) -> list[str]:
@@ -112,7 +101,7 @@ def test_admin_creates_edits_and_deletes_a_canned_reply(
     assert "No canned replies yet." in admin_client.get("/admin/canned").get_data(as_text=True)
 
     for action in ("canned_reply_created", "canned_reply_updated", "canned_reply_deleted"):
-        (event,) = audit(session, action)
+        (event,) = audit_events(session, action)
         assert (event.target_type, event.target_id) == ("canned_reply", reply_id)
 
 
@@ -135,7 +124,7 @@ def test_invalid_canned_reply_is_refused_and_the_input_kept(
     assert error in body
     assert fields["text"] in body
     assert fresh(session).exec(select(CannedReply)).all() == []
-    assert audit(session, "canned_reply_created") == []
+    assert audit_events(session, "canned_reply_created") == []
 
 
 def test_hostile_canned_reply_title_is_escaped_on_the_admin_page(
@@ -197,8 +186,8 @@ def test_admin_sets_and_removes_an_agents_signature(
     removed = post_form(admin_client, "/admin/members", "/admin/members/remove", data)
     assert removed.status_code == 302
     assert fresh(session).get(AccountMember, (account.id, agent.id)) is None
-    assert [e.target_id for e in audit(session, "account_member_saved")] == [account.id]
-    assert [e.target_id for e in audit(session, "account_member_removed")] == [account.id]
+    assert [e.target_id for e in audit_events(session, "account_member_saved")] == [account.id]
+    assert [e.target_id for e in audit_events(session, "account_member_removed")] == [account.id]
 
 
 def test_marketing_users_cannot_become_members(
@@ -258,7 +247,7 @@ def test_placeholders_are_filled_for_the_conversation(
     assert response.get_json() == {
         "text": "Hallo Jo, hier Jana Schneider von Quendelmarkt. ^JS {order_id} {"
     }
-    (event,) = audit(session, "canned_reply_inserted")
+    (event,) = audit_events(session, "canned_reply_inserted")
     assert (event.target_type, event.target_id) == ("conversation", conversation_id)
 
 

@@ -11,13 +11,22 @@ import pytest
 from cryptography.fernet import MultiFernet
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from connectors import Author
 from inbox.ingest import ingest
-from inbox.models import Account, Delivery, Direction, Message, Role, User
+from inbox.models import Account, Delivery, Message, Role, User
 from inbox.workflow_models import AccountMember, Presence
-from tests.conftest import csrf_token, login, make_account, make_item, make_member, make_user
+from tests.conftest import (
+    csrf_token,
+    fresh,
+    login,
+    make_account,
+    make_item,
+    make_member,
+    make_user,
+    outbound_messages,
+)
 
 JO = Author(platform_user_id="7001", handle="jodoe", display_name="Jo Doe")
 HOSTILE_NAME = '<img src=x onerror="alert(1)">'
@@ -29,17 +38,6 @@ def write_in(session: Session, account: Account, text: str, *, minutes_ago: floa
         author=JO, text=text, created_at=datetime.now(UTC) - timedelta(minutes=minutes_ago)
     )
     return ingest(session=session, account=account, item=item).message
-
-
-def fresh(session: Session) -> Session:
-    session.commit()
-    session.expire_all()
-    return session
-
-
-def outbound(session: Session) -> list[Message]:
-    query = select(Message).where(Message.direction == Direction.outbound).order_by(col(Message.id))
-    return list(fresh(session).exec(query).all())
 
 
 def textarea(body: str) -> str:
@@ -142,11 +140,11 @@ def test_signature_is_shown_appended_and_counted(
     assert "it has 2001 characters, the platform allows 2000" in html.unescape(
         refused.get_data(as_text=True)
     )
-    assert outbound(session) == []
+    assert outbound_messages(session) == []
 
     sent = send(agent_client, conversation_id, fields, "Wir kümmern uns darum.")
     assert sent.status_code == 302
-    (message,) = outbound(session)
+    (message,) = outbound_messages(session)
     assert message.text == "Wir kümmern uns darum. ^JS"
     assert message.delivery == Delivery.sent
 
@@ -160,7 +158,7 @@ def test_signature_is_not_doubled_when_the_text_already_ends_with_it(
 
     send(agent_client, inbound.conversation_id, fields, "Gern geschehen! ^JS")
 
-    assert [m.text for m in outbound(session)] == ["Gern geschehen! ^JS"]
+    assert [m.text for m in outbound_messages(session)] == ["Gern geschehen! ^JS"]
 
 
 def test_signature_belongs_to_the_account(
@@ -182,7 +180,7 @@ def test_signature_belongs_to_the_account(
 
     send(agent_client, inbound.conversation_id, fields, "Hallo Jo")
 
-    assert [m.text for m in outbound(session)] == ["Hallo Jo"]
+    assert [m.text for m in outbound_messages(session)] == ["Hallo Jo"]
 
 
 def test_refused_reply_still_retries_after_the_composer_changes(
@@ -193,7 +191,7 @@ def test_refused_reply_still_retries_after_the_composer_changes(
     inbound = write_in(session, account, "Hallo?")
     fields = open_composer(agent_client, inbound.conversation_id)
     send(agent_client, inbound.conversation_id, fields, "Antwort")
-    (failed,) = outbound(session)
+    (failed,) = outbound_messages(session)
     assert failed.delivery == Delivery.failed
 
     account.settings = {**account.settings, "fail_replies": False}
@@ -203,7 +201,7 @@ def test_refused_reply_still_retries_after_the_composer_changes(
     response = agent_client.post(url, data={"csrf_token": fields["csrf_token"]})
 
     assert response.status_code == 302
-    (retried,) = outbound(session)
+    (retried,) = outbound_messages(session)
     assert retried.delivery == Delivery.sent
 
 
@@ -225,12 +223,12 @@ def test_reply_is_held_back_when_the_customer_wrote_again(
     assert "New messages arrived since you started writing" in (collision_warning(body) or "")
     assert textarea(body) == "Wir sehen nach."
     assert "Hat sich erledigt, ist da!" in body
-    assert outbound(session) == []
+    assert outbound_messages(session) == []
 
     # Sent anyway: the agent confirms with the warning's own button.
     sent = send(agent_client, first.conversation_id, {**fields, "confirm": "1"}, "Wir sehen nach.")
     assert sent.status_code == 302
-    assert [m.text for m in outbound(session)] == ["Wir sehen nach."]
+    assert [m.text for m in outbound_messages(session)] == ["Wir sehen nach."]
 
 
 def test_after_reading_the_new_messages_sending_again_works(
@@ -247,7 +245,7 @@ def test_after_reading_the_new_messages_sending_again_works(
     again = send(agent_client, first.conversation_id, fields, "Antwort auf beides")
 
     assert again.status_code == 302
-    assert [m.text for m in outbound(session)] == ["Antwort auf beides"]
+    assert [m.text for m in outbound_messages(session)] == ["Antwort auf beides"]
 
 
 def test_reply_is_held_back_when_a_colleague_answered(
@@ -264,7 +262,7 @@ def test_reply_is_held_back_when_a_colleague_answered(
 
     assert held.status_code == 409
     assert collision_warning(held.get_data(as_text=True)) is not None
-    assert [m.text for m in outbound(session)] == ["Lena antwortet"]
+    assert [m.text for m in outbound_messages(session)] == ["Lena antwortet"]
 
 
 def test_no_warning_when_nothing_new_arrived(
@@ -278,7 +276,7 @@ def test_no_warning_when_nothing_new_arrived(
     assert send(agent_client, first.conversation_id, fields, "Zwei").status_code == 302
     body = agent_client.get(f"/conversations/{first.conversation_id}").get_data(as_text=True)
     assert collision_warning(body) is None
-    assert [m.text for m in outbound(session)] == ["Eins", "Zwei"]
+    assert [m.text for m in outbound_messages(session)] == ["Eins", "Zwei"]
 
 
 # Presence ---------------------------------------------------------------------------------
@@ -412,5 +410,5 @@ def test_marketing_may_use_none_of_the_composer_endpoints(
         assert response.status_code == 403, url
     for url in gets:
         assert client.get(url).status_code == 403, url
-    assert outbound(session) == []
+    assert outbound_messages(session) == []
     assert fresh(session).exec(select(Presence)).all() == []

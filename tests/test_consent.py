@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import MultiFernet
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from connectors import Author
 from inbox.consent import (
@@ -28,18 +28,25 @@ from inbox.crypto import encrypt_credentials
 from inbox.ingest import ingest
 from inbox.models import (
     Account,
-    AuditEvent,
     Contact,
     Conversation,
     Delivery,
-    Direction,
     Message,
     Role,
     User,
 )
 from inbox.replies import ReplyError, deliver, send_reply
 from inbox.workflow_models import AccountMember
-from tests.conftest import csrf_token, login, make_account, make_item, make_user
+from tests.conftest import (
+    audit_events,
+    csrf_token,
+    fresh,
+    login,
+    make_account,
+    make_item,
+    make_user,
+    outbound_messages,
+)
 
 JO = Author(platform_user_id="7001", handle="jodoe", display_name="Jo Doe")
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -47,12 +54,6 @@ MARKETING_REFUSAL = "Not sent: this person has not consented to marketing messag
 
 
 # Helpers -------------------------------------------------------------------------------
-
-
-def fresh(session: Session) -> Session:
-    session.commit()
-    session.expire_all()
-    return session
 
 
 def write_in(
@@ -71,16 +72,6 @@ def contact_of(session: Session, conversation: Conversation) -> Contact:
     found = session.get(Contact, conversation.contact_id)
     assert found is not None
     return found
-
-
-def outbound(session: Session) -> list[Message]:
-    query = select(Message).where(Message.direction == Direction.outbound).order_by(col(Message.id))
-    return list(fresh(session).exec(query).all())
-
-
-def audit(session: Session, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
-    return list(fresh(session).exec(query).all())
 
 
 def consent(
@@ -217,8 +208,8 @@ def test_marketing_needs_explicit_marketing_consent_for_the_channel(
     assert refusal(session, fernet, conversation, agent, purpose="marketing") == (
         "no_marketing_consent"
     )
-    assert outbound(session) == []
-    refused = audit(session, "reply_refused")
+    assert outbound_messages(session) == []
+    refused = audit_events(session, "reply_refused")
     assert [e.detail for e in refused] == [
         {"reason": "no_marketing_consent", "purpose": "marketing"}
     ] * 2
@@ -242,7 +233,7 @@ def test_writing_first_needs_consent_for_channel_and_purpose(
     assert refusal(session, fernet, conversation, agent) == "no_consent"
     consent(session, contact, channel="mention")
     assert refusal(session, fernet, conversation, agent) == "no_consent"
-    assert outbound(session) == []
+    assert outbound_messages(session) == []
 
     consent(session, contact, channel="dm")
     assert reply(session, fernet, conversation, agent).delivery == Delivery.sent
@@ -299,7 +290,7 @@ def test_a_retry_after_withdrawal_is_refused_and_stays_failed(
     assert retried.attempts == 1  # not posted again
     assert "not consented" in (retried.delivery_error or "")
     assert retried.context["refused"] == "no_consent"
-    (event,) = audit(session, "reply_refused")
+    (event,) = audit_events(session, "reply_refused")
     assert event.user_id == agent.id and event.detail["reason"] == "no_consent"
 
 
@@ -402,8 +393,8 @@ def test_messenger_window_is_refused_early_without_the_network(
     conversation = messenger_dm(session, account, hours_ago=25)
 
     assert refusal(session, fernet, conversation, agent) == "window_closed"
-    assert outbound(session) == []
-    (event,) = audit(session, "reply_refused")
+    assert outbound_messages(session) == []
+    (event,) = audit_events(session, "reply_refused")
     assert event.detail == {"reason": "window_closed", "purpose": "service"}
 
 
@@ -503,7 +494,7 @@ def test_composer_refusal_says_why_and_keeps_the_draft(
     draft = re.search(r'<textarea id="reply-text"[^>]*>(.*?)</textarea>', body, re.S)
     assert draft and html.unescape(draft.group(1)) == "20 % Rabatt für Sie!"
     assert re.search(r'<option value="marketing" selected>', body)
-    assert outbound(session) == []
+    assert outbound_messages(session) == []
 
     bad = client.post(
         f"/conversations/{conversation_id}/reply",
@@ -536,7 +527,7 @@ def test_retry_in_the_browser_tells_the_refusal(
 
     body = html.unescape(response.get_data(as_text=True))
     assert "has not consented to be written to first on this channel" in body
-    assert [m.delivery for m in outbound(session)] == [Delivery.failed]
+    assert [m.delivery for m in outbound_messages(session)] == [Delivery.failed]
 
 
 # Thread keys of a first message ---------------------------------------------------------

@@ -18,7 +18,6 @@ from connectors import Author
 from inbox.ingest import ingest
 from inbox.models import (
     Account,
-    AuditEvent,
     Contact,
     Conversation,
     Delivery,
@@ -30,16 +29,10 @@ from inbox.models import (
 )
 from inbox.privacy_models import ConsentRecord, ConsentText
 from inbox.workflow_models import AccountMember
-from tests.conftest import login, make_item, make_user, post_form
+from tests.conftest import audit_events, fresh, login, make_item, make_user, post_form
 
 SCRIPT = "<script>alert(1)</script>"
 JO = Author(platform_user_id="7001", handle="jodoe", display_name="Jo Doe")
-
-
-def fresh(session: Session) -> Session:
-    session.commit()
-    session.expire_all()
-    return session
 
 
 def write_in(session: Session, account: Account, author: Author = JO, **overrides: Any) -> Message:
@@ -62,11 +55,6 @@ def member(session: Session, account: Account, user: User) -> None:
     assert account.id is not None and user.id is not None
     session.add(AccountMember(account_id=account.id, user_id=user.id))
     session.commit()
-
-
-def audit(session: Session, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.action == action).order_by(col(AuditEvent.id))
-    return list(fresh(session).exec(query).all())
 
 
 def flashes(body: str) -> list[str]:
@@ -114,7 +102,7 @@ def test_agent_sees_profile_consents_and_the_view_is_audited(
     assert "No consent recorded" in body
     assert "Record objection to research use" in body
     assert "Write a direct message" in body
-    (event,) = audit(session, "view_contact")
+    (event,) = audit_events(session, "view_contact")
     assert (event.user_id, event.target_type, event.target_id) == (agent.id, "contact", jo)
     assert event.contact_id == jo
 
@@ -195,7 +183,7 @@ def test_recording_and_withdrawing_consent_in_the_browser(
     (record,) = fresh(session).exec(select(ConsentRecord)).all()
     assert record.source == "agent recorded with text version 3 (marketing, de)"
     assert record.recorded_by_user_id == agent.id and record.contact_id == jo
-    (event,) = audit(session, "consent_recorded")
+    (event,) = audit_events(session, "consent_recorded")
     assert event.contact_id == jo and event.detail["purpose"] == "marketing"
     body = html.unescape(agent_client.get(page_url(jo)).get_data(as_text=True))
     assert "agent recorded with text version 3" in body and "Jana Schneider" in body
@@ -208,7 +196,9 @@ def test_recording_and_withdrawing_consent_in_the_browser(
     kept = fresh(session).get(ConsentRecord, record.id)
     assert kept is not None and kept.withdrawn_at is not None
     assert kept.withdrawn_by_user_id == agent.id
-    assert [e.detail["consent_id"] for e in audit(session, "consent_withdrawn")] == [record.id]
+    assert [e.detail["consent_id"] for e in audit_events(session, "consent_withdrawn")] == [
+        record.id
+    ]
     body = html.unescape(agent_client.get(page_url(jo)).get_data(as_text=True))
     assert "withdrawn" in body and "No consent recorded" not in body
 
@@ -267,7 +257,7 @@ def test_objection_drops_pending_outbox_rows_and_only_the_dpo_lifts_it(
     assert count(session, ResearchOutbox) == 0
     contact = fresh(session).get(Contact, jo)
     assert contact is not None and contact.research_objection
-    (event,) = audit(session, "research_objection")
+    (event,) = audit_events(session, "research_objection")
     assert event.contact_id == jo and event.detail == {"dropped": 2}
     lifted = post_form(agent_client, page_url(jo), page_url(jo) + "/objection", {"clear": "1"})
     assert lifted.status_code == 403
@@ -278,7 +268,7 @@ def test_objection_drops_pending_outbox_rows_and_only_the_dpo_lifts_it(
     )
     contact = fresh(session).get(Contact, jo)
     assert contact is not None and not contact.research_objection
-    assert len(audit(session, "research_objection_cleared")) == 1
+    assert len(audit_events(session, "research_objection_cleared")) == 1
 
 
 # Writing first -------------------------------------------------------------------------
@@ -330,7 +320,7 @@ def test_writing_first_without_consent_is_refused_and_nothing_is_stored(
         fresh(session).exec(select(Message).where(Message.direction == Direction.outbound)).all()
         == []
     )
-    (event,) = audit(session, "reply_refused")
+    (event,) = audit_events(session, "reply_refused")
     assert event.contact_id == kim and event.detail["reason"] == "no_consent"
 
 
@@ -408,7 +398,7 @@ def test_admin_adds_consent_text_versions_and_it_is_audited(app: Flask, session:
         (1, "Ich willige ein, Angebote zu erhalten."),
         (2, "Ich willige ein (neu)."),
     ]
-    assert [e.detail["version"] for e in audit(session, "consent_text_created")] == [1, 2]
+    assert [e.detail["version"] for e in audit_events(session, "consent_text_created")] == [1, 2]
     body = html.unescape(admin.get(url).get_data(as_text=True))
     assert "Ich willige ein (neu)." in body
     prefilled = admin.get(f"{url}?from={versions[0].id}").get_data(as_text=True)

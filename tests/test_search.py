@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,32 +13,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import text as sql
 from sqlmodel import Session, col, select
 
-import inbox
 from connectors import Author
 from inbox.db import databases
 from inbox.ingest import ingest
 from inbox.models import Account, AuditEvent, Contact, Message, Role, User
 from inbox.search import highlight, parse_query, search_conversations
 from inbox.workflow_models import ConversationTag
-from tests.conftest import login, make_account, make_item, make_member, make_user
-
-MIGRATIONS = Path(inbox.__file__).parent / "migrations/inbox/versions"
-
-
-def _migration(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, MIGRATIONS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    return migration
+from tests.conftest import load_migration, login, make_account, make_item, make_member, make_user
 
 
 @pytest.fixture(autouse=True)
 def search_index(app: Flask) -> None:
     """The search indexes exactly as migrations 0005 (messages) and 0007 (contacts) make them
     (the fixtures use create_all)."""
-    messages = _migration("0005_agent_workflow")
-    contacts = _migration("0007_spam_snoozed_contact_search")
+    messages = load_migration("0005_agent_workflow")
+    contacts = load_migration("0007_spam_snoozed_contact_search")
     engine = databases(app).inbox
     statements = (
         messages._SQLITE_SEARCH + contacts._SQLITE_CONTACT_SEARCH

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page, Request, expect
@@ -26,7 +27,7 @@ from inbox.models import Account, Role
 from inbox.types import utcnow
 from inbox.users import create_user
 from inbox.workflow_models import AccountMember
-from tests.test_browser import AGENT_EMAIL, Demo, browser, demo
+from tests.test_browser import AGENT_EMAIL, Demo, browser, demo, log_in
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "demo"]  # fixtures shared with test_browser, found by pytest here
@@ -77,28 +78,32 @@ class Watch:
 
 
 @contextmanager
-def agent_page(browser: Browser, demo: Demo, email: str, password: str) -> Iterator[Page]:
-    """A logged-in page in its own browser context; afterwards, no dialogs and no foreign
-    requests may have happened."""
+def watched_page(browser: Browser, demo: Demo, **options: Any) -> Iterator[Page]:
+    """A page in its own browser context; afterwards, no dialogs and no foreign requests may
+    have happened. `options` go to the context (e.g. accept_downloads)."""
     watch = Watch(origin=demo.origin)
     context: BrowserContext = browser.new_context(
-        locale="en-US", base_url=demo.origin, viewport={"width": 1280, "height": 900}
+        locale="en-US", base_url=demo.origin, viewport={"width": 1280, "height": 900}, **options
     )
     try:
         context.set_default_timeout(10_000)
         context.on("request", watch.on_request)
         page = context.new_page()
         page.on("dialog", watch.on_dialog)
-        page.goto("/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("form button[type=submit]")
-        page.wait_for_url(re.compile(r"/conversations"))
         yield page
     finally:
         context.close()
     assert not watch.dialogs, f"JavaScript dialogs opened: {watch.dialogs}" + demo.output()
     assert not watch.foreign, f"requests left {demo.origin}: {watch.foreign}" + demo.output()
+
+
+@contextmanager
+def agent_page(browser: Browser, demo: Demo, email: str, password: str) -> Iterator[Page]:
+    """A logged-in agent's page in its own, watched browser context."""
+    with watched_page(browser, demo) as page:
+        log_in(page, email, password)
+        page.wait_for_url(re.compile(r"/conversations"))
+        yield page
 
 
 @contextmanager

@@ -26,8 +26,8 @@ from inbox.ingest import ingest
 from inbox.models import Account, Contact, Conversation, Message, Role
 from inbox.types import utcnow
 from inbox.users import create_user
-from tests.test_browser import Demo, browser, demo
-from tests.test_browser_inbox import Watch, inbox_session
+from tests.test_browser import Demo, browser, demo, log_in
+from tests.test_browser_inbox import inbox_session, watched_page
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser", "demo"]  # fixtures shared with test_browser, found by pytest here
@@ -83,22 +83,8 @@ def stored_about(tmp_path: Path, contact_id: int) -> tuple[int, int, int]:
 @contextmanager
 def dpo_page(browser: Browser, demo: Demo) -> Iterator[Page]:
     """The dpo logged in, with a second factor enrolled on the way if the product asks for one."""
-    watch = Watch(origin=demo.origin)
-    context = browser.new_context(
-        locale="en-US",
-        base_url=demo.origin,
-        viewport={"width": 1280, "height": 900},
-        accept_downloads=True,
-    )
-    try:
-        context.set_default_timeout(10_000)
-        context.on("request", watch.on_request)
-        page = context.new_page()
-        page.on("dialog", watch.on_dialog)
-        page.goto("/login")
-        page.fill("#email", DPO_EMAIL)
-        page.fill("#password", DPO_PASSWORD)
-        page.click("form button[type=submit]")
+    with watched_page(browser, demo, accept_downloads=True) as page:
+        log_in(page, DPO_EMAIL, DPO_PASSWORD)
         page.wait_for_load_state()
         if page.locator("code.totp-secret").count():
             secret = "".join(page.locator("code.totp-secret").inner_text().split())
@@ -106,10 +92,6 @@ def dpo_page(browser: Browser, demo: Demo) -> Iterator[Page]:
             page.click("form button[type=submit]")
             expect(page.locator("ul.recovery-codes li").first).to_be_visible()
         yield page
-    finally:
-        context.close()
-    assert not watch.dialogs, f"JavaScript dialogs opened: {watch.dialogs}" + demo.output()
-    assert not watch.foreign, f"requests left {demo.origin}: {watch.foreign}" + demo.output()
 
 
 def test_a_dpo_exports_and_erases_a_person_in_under_a_minute(

@@ -335,3 +335,8 @@ def load_migration(name: str) -> Any:
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     return migration
+
+
+def login_admin(client: FlaskClient, session: Session) -> None:
+    """Log a new admin in on this client."""
+    login(client, make_user(session, role=Role.admin, name="Alex Admin").email)

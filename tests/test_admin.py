@@ -11,11 +11,7 @@ from sqlmodel import Session, select
 
 from inbox.models import Account, AccountStatus, AuditEvent, Role
 from inbox.types import utcnow
-from tests.conftest import login, make_account, make_user, post_form
-
-
-def _admin(client: FlaskClient, session: Session) -> None:
-    login(client, make_user(session, role=Role.admin, name="Alex Admin").email)
+from tests.conftest import login, login_admin, make_account, make_user, post_form
 
 
 def test_admins_see_each_accounts_state_and_last_error(
@@ -26,7 +22,7 @@ def test_admins_see_each_accounts_state_and_last_error(
     account.last_error = "Error validating access token: <b>expired</b>"
     session.add(account)
     session.commit()
-    _admin(client, session)
+    login_admin(client, session)
     page = client.get("/admin/accounts").get_data(as_text=True)
     assert "Needs reconnection" in page
     assert "Error validating access token: &lt;b&gt;expired&lt;/b&gt;" in page
@@ -42,7 +38,7 @@ def test_pause_and_resume_are_audited(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
     account = make_account(session, fernet)
-    _admin(client, session)
+    login_admin(client, session)
     action = f"/admin/accounts/{account.id}/status"
     response = post_form(client, "/admin/accounts", action, {"status": "paused"})
     assert response.status_code == 302

@@ -19,7 +19,7 @@ from inbox.ingest import keep_failed
 from inbox.models import Account, AuditEvent, DeadLetter, Message, Role
 from inbox.types import utcnow
 from inbox.worker import context_from_app, poll_account
-from tests.conftest import login, make_account, make_user, post_form
+from tests.conftest import login, login_admin, make_account, make_user, post_form
 
 PAGE = "/admin/dead-letters"
 
@@ -48,10 +48,6 @@ def _fix(account: Account, letter: DeadLetter) -> None:
 
 def _messages(session: Session) -> int:
     return len(session.exec(select(Message.id)).all())
-
-
-def _admin(client: FlaskClient, session: Session) -> None:
-    login(client, make_user(session, role=Role.admin, name="Alex Admin").email)
 
 
 def test_a_broken_payload_stays_open_with_its_error_until_fixed_then_is_stored_once(
@@ -128,7 +124,7 @@ def test_admins_see_dead_letters_escaped(
     account = make_account(session, fernet)
     hostile = FailedPayload('{"text": "<script>alert(1)</script>"}', "bad <b>field</b>")
     keep_failed(session=session, account=account, failure=hostile, source="webhook")
-    _admin(client, session)
+    login_admin(client, session)
     page = client.get(PAGE).get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
     assert "bad &lt;b&gt;field&lt;/b&gt;" in page
@@ -161,7 +157,7 @@ def test_admin_retries_and_discards_with_flash_and_audit(
     session.add(fixed)
     session.commit()
     before = _messages(session)
-    _admin(client, session)
+    login_admin(client, session)
 
     response = post_form(client, PAGE, f"{PAGE}/{broken.id}/retry", {})
     assert response.status_code == 302
@@ -194,7 +190,7 @@ def test_admin_page_is_german_for_german_admins(
 ) -> None:
     account = make_account(session, fernet)
     keep_failed(session=session, account=account, failure=FailedPayload("{}", "x"), source="poll")
-    _admin(client, session)
+    login_admin(client, session)
     page = client.get(PAGE, headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert "Nicht lesbare Eingänge" in page and "Verwerfen" in page
 

@@ -35,7 +35,7 @@ from inbox.retention import apply, plan
 from inbox.retention_policy import _LOCK_KEY, due, next_run, previous_run, run_daily
 from inbox.worker import apply_retention, configure, context_from_app
 from inbox.workflow_models import ConversationTag, Note, Presence
-from tests.conftest import login, make_account, make_user, post_form
+from tests.conftest import login, login_admin, make_account, make_user, post_form
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -389,10 +389,6 @@ def test_the_worker_job_applies_retention_with_the_apps_settings(
 # The admin page and the CLI --------------------------------------------------------------------
 
 
-def _admin(client: FlaskClient, session: Session) -> None:
-    login(client, make_user(session, role=Role.admin, name="Alex Admin").email)
-
-
 def test_admins_edit_the_policy_and_see_the_preview(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
@@ -401,7 +397,7 @@ def test_admins_edit_the_policy_and_see_the_preview(
     session.add(account)
     session.commit()
     _conversation(session, account, _contact(session), closed_days=50, messages=3)
-    _admin(client, session)
+    login_admin(client, session)
     page = client.get("/admin/retention").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
     assert 'name="retention_days"' in page and 'value="90"' in page
@@ -430,7 +426,7 @@ def test_invalid_figures_are_refused_and_change_nothing(
     client: FlaskClient, session: Session, fernet: MultiFernet
 ) -> None:
     account = make_account(session, fernet)
-    _admin(client, session)
+    login_admin(client, session)
     action = f"/admin/retention/{account.id}"
     for bad in ("0", "3651", "abc", ""):
         form = {"retention_days": bad, "raw_retention_days": "7", "pseudonym_key_days": "30"}

@@ -3,12 +3,35 @@ accounts, and the report privacy defaults."""
 
 from __future__ import annotations
 
-from flask.testing import FlaskClient
-from sqlmodel import Session
+from datetime import UTC, datetime
 
-from inbox.models import Account, Role
+from cryptography.fernet import MultiFernet
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from connectors import Author
+from inbox.ingest import ingest
+from inbox.models import (
+    Account,
+    AccountStatus,
+    Contact,
+    Conversation,
+    DeadLetter,
+    Message,
+    Role,
+)
+from inbox.privacy_models import ConsentRecord
 from inbox.settings import report_privacy
-from tests.conftest import audit_events, fresh, login, make_user, post_form
+from inbox.workflow_models import CannedReply
+from tests.conftest import (
+    audit_events,
+    fresh,
+    login,
+    make_item,
+    make_member,
+    make_user,
+    post_form,
+)
 
 
 def _admin(client: FlaskClient, session: Session) -> None:
@@ -120,3 +143,143 @@ def test_only_admins_open_the_settings(
     login(client, agent.email)
     assert client.get(f"/admin/accounts/{account.id}/settings").status_code == 403
     assert report_privacy(session=session) == (5, None)
+
+
+# Connect, reconnect, remove -------------------------------------------------------------------
+
+
+def test_an_admin_connects_the_demo_account_from_the_ui(
+    client: FlaskClient, session: Session
+) -> None:
+    _admin(client, session)
+    assert "/admin/accounts/connect" in client.get("/admin/accounts").get_data(as_text=True)
+    assert "?platform=demo" in client.get("/admin/accounts/connect").get_data(as_text=True)
+    form = {"platform": "demo", "poll_interval_seconds": "300", "sla_minutes": "15"}
+    page = "/admin/accounts/connect?platform=demo"
+    response = post_form(client, page, "/admin/accounts/connect", form)
+    assert response.status_code == 302
+    (account,) = fresh(session).exec(select(Account)).all()
+    assert (account.platform, account.poll_interval_seconds, account.sla_minutes) == (
+        "demo",
+        300,
+        15,
+    )
+    assert account.display_name in client.get("/admin/accounts").get_data(as_text=True)
+    (event,) = audit_events(session, "account_connected")
+    assert event.target_id == account.id and event.detail["platform"] == "demo"
+
+
+def test_a_refused_connection_shows_the_error_but_never_the_credentials(
+    client: FlaskClient, session: Session
+) -> None:
+    _admin(client, session)
+    page = "/admin/accounts/connect?platform=facebook"
+    text = client.get(page).get_data(as_text=True)
+    assert 'name="page_access_token" type="password"' in text
+    token = "EAAG-geheimes-token-4711"
+    form = {
+        "platform": "facebook",
+        "page_access_token": token,
+        "page_id": "",
+        "poll_interval_seconds": "60",
+        "sla_minutes": "30",
+    }
+    response = post_form(client, page, "/admin/accounts/connect", form)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Not connected" in text and "page_id" in text
+    assert token not in text
+    # A credential left empty is refused before the platform is asked.
+    response = post_form(client, page, "/admin/accounts/connect", {**form, "page_access_token": ""})
+    assert response.status_code == 422 and "every credential" in response.get_data(as_text=True)
+    assert fresh(session).exec(select(Account)).all() == []
+    assert audit_events(session, "account_connected") == []
+
+
+def test_reconnecting_restores_polling_and_keeps_the_settings(
+    client: FlaskClient, session: Session, account: Account
+) -> None:
+    _admin(client, session)
+    account.status = AccountStatus.needs_reconnection
+    account.last_error = "token revoked"
+    account.settings = {**account.settings, "id_patterns": ["QP-\\d{6}"]}
+    session.add(account)
+    session.commit()
+    page = f"/admin/accounts/{account.id}/reconnect"
+    assert post_form(client, page, page, {}).status_code == 302
+    saved = fresh(session).get(Account, account.id)
+    assert saved is not None
+    assert saved.status == AccountStatus.active and saved.last_error is None
+    assert saved.settings["id_patterns"] == ["QP-\\d{6}"]
+    (event,) = audit_events(session, "account_reconnected")
+    assert event.target_id == account.id
+
+
+def test_removing_an_account_says_what_goes_and_needs_its_name(
+    client: FlaskClient, session: Session, fernet: MultiFernet, account: Account
+) -> None:
+    _admin(client, session)
+    assert account.id is not None
+    message = ingest(session=session, account=account, item=make_item()).message
+    shared = make_item(
+        external_id="dm-shared",
+        thread_key="dm-7002",
+        author=Author(platform_user_id="7002", handle="consenting", display_name="Kim Keep"),
+    )
+    keep = ingest(session=session, account=account, item=shared).message
+    assert keep.author_contact_id is not None
+    consent = ConsentRecord(
+        contact_id=keep.author_contact_id,
+        channel="dm",
+        purpose="service",
+        given_at=datetime.now(UTC),
+        source="web form",
+    )
+    agent = make_user(session, role=Role.agent)
+    make_member(session, agent, account)
+    session.add_all(
+        [
+            consent,
+            CannedReply(account_id=account.id, title="Hallo", text="Hallo"),
+            DeadLetter(account_id=account.id, platform="demo", source="poll", error="x", raw="{}"),
+        ]
+    )
+    session.commit()
+    account_id, name = account.id, account.display_name
+    gone_id, kept_id = message.author_contact_id, keep.author_contact_id
+    page = f"/admin/accounts/{account_id}/remove"
+    text = client.get(page).get_data(as_text=True)
+    for line in (
+        "Conversations: 2",
+        "Messages: 2",
+        "Contacts known only from this account: 1",
+        "Dead letters: 1",
+        "Canned replies of this account: 1",
+        "memberships: 1",
+    ):
+        assert line in text, line
+    wrong = post_form(client, page, page, {"confirm": "quendelmarkt"})
+    assert wrong.status_code == 422
+    assert fresh(session).get(Account, account_id) is not None
+    response = post_form(client, page, page, {"confirm": name})
+    assert response.status_code == 302
+    session = fresh(session)
+    assert session.exec(select(Account)).all() == []
+    assert session.exec(select(Message)).all() == []
+    assert session.get(Contact, gone_id) is None
+    # The contact who consented stays with their consent record.
+    assert session.get(Contact, kept_id) is not None
+    assert session.exec(select(Conversation)).all() == []
+    assert session.exec(select(DeadLetter)).all() == []
+    assert session.exec(select(CannedReply)).all() == []
+    (event,) = audit_events(session, "account_removed")
+    assert event.detail == {
+        "platform": "demo",
+        "conversations": 2,
+        "messages": 2,
+        "contacts": 1,
+        "dead_letters": 1,
+        "canned_replies": 1,
+        "memberships": 1,
+    }
+    assert name not in str(event.detail)

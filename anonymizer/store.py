@@ -80,3 +80,72 @@ def daily_volume(*, session: Session, since: datetime, until: datetime) -> list[
         )
         for value, kind, count in rows
     ]
+
+
+# Rollups: what the reports read instead of raw rows. One row per UTC day and dimensions;
+# `authors` counts distinct author pseudonyms of that row alone, because distinct counts do
+# not add up across rows (see anonymizer/disclosure.py for how reports use them).
+
+
+class RollupDay(ResearchBase, table=True):
+    """Messages per day, channel dimensions and sentiment label."""
+
+    __tablename__ = "rollup_day"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    sentiment_label: str = Field(max_length=8, primary_key=True)
+    count: int
+    score_sum: float
+    authors: int
+
+
+class RollupTopic(ResearchBase, table=True):
+    """Messages per day, channel dimensions and topic."""
+
+    __tablename__ = "rollup_topic"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    topic: str = Field(max_length=200, primary_key=True)
+    count: int
+    authors: int
+
+
+class RollupHashtag(ResearchBase, table=True):
+    """Messages per day, channel dimensions and hashtag."""
+
+    __tablename__ = "rollup_hashtag"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    hashtag: str = Field(max_length=200, primary_key=True)
+    count: int
+    authors: int
+
+
+class RollupHour(ResearchBase, table=True):
+    """Messages per day, UTC hour and channel dimensions, for the hour-of-week view."""
+
+    __tablename__ = "rollup_hour"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    hour: int = Field(primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    count: int
+    authors: int
+
+
+ROLLUPS: tuple[type[ResearchBase], ...] = (RollupDay, RollupTopic, RollupHashtag, RollupHour)

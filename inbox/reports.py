@@ -1,36 +1,178 @@
-"""Marketing's reports, read from the research store only."""
+"""Marketing's trend reports, read from the research store's rollups only."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
 
-from anonymizer.store import daily_volume
+from anonymizer import report_queries as queries
+from anonymizer.disclosure import Shown
+from anonymizer.report_queries import ReportFilter
 from inbox import db
 from inbox.auth import roles_required
 from inbox.models import Role
+from inbox.reports_charts import columns_chart, heat_chart, horizontal_chart, stacked_chart
+from inbox.reports_tables import SENTIMENTS, Table, all_tables, report_privacy
 from inbox.types import utcnow
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 RANGES = (7, 30, 90)
+LONGEST = 731
+FILTERS = ("account_label", "platform", "channel_kind", "language", "topic")
+SENTIMENT_LABELS = {
+    "negative": _l("negative"),
+    "neutral": _l("neutral"),
+    "positive": _l("positive"),
+}
+LANGUAGE_LABELS = {"de": _l("German"), "en": _l("English")}
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The range and filters a reader picked, as the page echoes them."""
+
+    days: int | None
+    start: date
+    end: date
+    values: dict[str, str]
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def parse_choice(args: Any, options: dict[str, list[str]], today: date) -> Choice:
+    """The range (a preset, or a custom one of up to two years) and the known filter values."""
+    start, end = _date(args.get("from")), _date(args.get("to"))
+    if start and end and start <= end and (end - start).days < LONGEST and end <= today:
+        days = None
+    else:
+        days = args.get("days", type=int) or 30
+        days = days if days in RANGES else 30
+        start, end = today - timedelta(days=days - 1), today
+    values = {name: args[name] for name in FILTERS if args.get(name) in options.get(name, ())}
+    return Choice(days=days, start=start, end=end, values=values)
+
+
+def _label(table: Table, index: int) -> str:
+    row = table.rows[index]
+    if table.name in ("volume", "sentiment"):
+        day = date.fromisoformat(row.key)
+        return str(format_date(day, "medium"))
+    if table.name == "hours":
+        return str(format_date(date(2024, 1, 1) + timedelta(days=int(row.key)), "EEE"))
+    if table.name == "languages":
+        return str(LANGUAGE_LABELS.get(row.key, row.key))
+    return row.label
+
+
+def _defused(text: str) -> str:
+    # A spreadsheet runs cells that start like a formula; hashtags are anyone's words.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_response(table: Table, labels: list[str], k: int) -> Response:
+    """One table as a CSV download, suppressed cells as "< k", formulas defused."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    header = ["label", *table.columns] + (["total"] if table.row_totals else [])
+    writer.writerow(header + (["flag"] if table.name == "topics" else []))
+    for row, label in zip(table.rows, labels, strict=True):
+        key = row.key if table.name in ("volume", "sentiment") else label
+        cells = [
+            (f"< {k}" if cell.value is None else str(cell.value))
+            if isinstance(cell, Shown)
+            else cell
+            for cell in row.cells
+        ]
+        extra = [str(row.total)] if table.row_totals else []
+        flag = [row.flag] if table.name == "topics" else []
+        writer.writerow([_defused(value) for value in [key, *cells, *extra, *flag]])
+    totals = ["" if value is None else str(value) for value in table.totals]
+    writer.writerow(
+        ["total of shown cells", *totals] + ([str(table.grand_total)] if table.row_totals else [])
+    )
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="report-{table.name}.csv"'},
+    )
 
 
 @bp.get("")
 @roles_required(Role.marketing, Role.admin)
-def index() -> str:
-    """Messages per day and channel over the chosen range."""
-    days = request.args.get("days", type=int) or 30
-    days = days if days in RANGES else 30
-    # Whole UTC days, today included: a range of 7 shows exactly seven days.
-    today = utcnow().replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
-    since, until = today - timedelta(days=days - 1), today + timedelta(days=1)
-    volumes = daily_volume(session=db.research_session(), since=since, until=until)
-    kinds = sorted({volume.channel_kind for volume in volumes})
-    table: dict[str, dict[str, int]] = {}
-    for volume in volumes:
-        table.setdefault(volume.day.isoformat(), {})[volume.channel_kind] = volume.count
-    peak = max((sum(counts.values()) for counts in table.values()), default=0)
+def index() -> Any:
+    """The trend report: volume, sentiment, topics, hashtags, languages and hours of the week."""
+    research = db.research_session()
+    options = queries.options(session=research)
+    today = utcnow().date()
+    choice = parse_choice(request.args, options, today)
+    where = ReportFilter(
+        since=choice.start,
+        until=choice.end + timedelta(days=1),
+        **{name: choice.values.get(name) for name in FILTERS},
+    )
+    protection = report_privacy(
+        session=db.session(), secret=str(current_app.config["SECRET_KEY"]).encode()
+    )
+    signature = "|".join(f"{name}={choice.values.get(name, '')}" for name in FILTERS)
+    tables = all_tables(session=research, where=where, protection=protection, report=signature)
+    labels = {
+        name: [_label(table, i) for i in range(len(table.rows))] for name, table in tables.items()
+    }
+    if request.args.get("format") == "csv":
+        name = request.args.get("table", "")
+        if name not in tables:
+            abort(404)
+        return csv_response(tables[name], labels[name], protection.k)
+    k = protection.k
+    charts = {
+        "volume": columns_chart(tables["volume"], labels["volume"], k),
+        "sentiment": stacked_chart(
+            tables["sentiment"],
+            labels["sentiment"],
+            [(s, str(SENTIMENT_LABELS[s])) for s in SENTIMENTS],
+        ),
+        "topics": horizontal_chart(tables["topics"], labels["topics"], k),
+        "hashtags": horizontal_chart(tables["hashtags"], labels["hashtags"], k),
+        "languages": horizontal_chart(tables["languages"], labels["languages"], k),
+        "hours": heat_chart(tables["hours"], labels["hours"], k),
+    }
+    shown_topics = [
+        row.key
+        for row in tables["topics"].rows
+        if isinstance(row.cells[0], Shown) and row.cells[0].value
+    ][:5]
+    examples = {
+        topic: queries.examples(session=research, where=where, topic=topic)
+        for topic in shown_topics
+    }
     return render_template(
-        "reports/index.html", table=table, kinds=kinds, days=days, ranges=RANGES, peak=peak
+        "reports/index.html",
+        tables=tables,
+        labels=labels,
+        charts=charts,
+        examples=examples,
+        options=options,
+        choice=choice,
+        ranges=RANGES,
+        protection=protection,
+        sentiments=SENTIMENTS,
+        sentiment_labels=SENTIMENT_LABELS,
+        language_labels=LANGUAGE_LABELS,
+        has_data=any(
+            isinstance(row.cells[0], Shown) and (row.cells[0].value or row.cells[0].suppressed)
+            for row in tables["volume"].rows
+        ),
+        current=request.args,
     )

@@ -1,0 +1,165 @@
+"""Rollups for the trend reports: per-day aggregates rebuilt from the raw research records.
+
+A day's rollups are recomputed whole from that day's records rather than incremented: distinct
+author counts cannot be incremented without keeping every author seen, a rebuild is idempotent
+(a drain repeated after a crash changes nothing), and it stays right when records are deleted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
+
+from anonymizer.store import (
+    ROLLUPS,
+    ResearchRecord,
+    RollupDay,
+    RollupHashtag,
+    RollupHour,
+    RollupTopic,
+)
+
+LABEL_LENGTH = 200
+
+Dims = tuple[str, str, str, str]
+
+
+@dataclass
+class _Cell:
+    count: int = 0
+    score_sum: float = 0.0
+    authors: set[str] = field(default_factory=set)
+
+    def add(self, author: str, score: float = 0.0) -> None:
+        self.count += 1
+        self.score_sum += score
+        self.authors.add(author)
+
+
+def days_of(moments: Iterable[datetime]) -> set[date]:
+    """The UTC days the given time buckets fall on."""
+    return {moment.date() for moment in moments}
+
+
+def _records_of(session: Session, day: date) -> Iterator[Any]:
+    start = datetime.combine(day, time())
+    # SQLAlchemy's select: SQLModel's typed overloads stop at four entities.
+    statement = sa_select(
+        col(ResearchRecord.account_label),
+        col(ResearchRecord.platform),
+        col(ResearchRecord.channel_kind),
+        col(ResearchRecord.language),
+        col(ResearchRecord.sentiment_label),
+        col(ResearchRecord.sentiment_score),
+        col(ResearchRecord.author_pseudonym),
+        col(ResearchRecord.time_bucket),
+        col(ResearchRecord.topics),
+        col(ResearchRecord.hashtags),
+    ).where(
+        col(ResearchRecord.time_bucket) >= start,
+        col(ResearchRecord.time_bucket) < start + timedelta(days=1),
+    )
+    yield from session.execute(statement)
+
+
+def _labels(values: Any) -> set[str]:
+    # JSON lists from the drain; a hand-edited row must not stop the rollup.
+    if not isinstance(values, list):
+        return set()
+    return {str(value)[:LABEL_LENGTH] for value in values if str(value).strip()}
+
+
+def rollup_rows(*, day: date, records: Iterable[Any]) -> dict[type[Any], list[dict[str, Any]]]:
+    """The rollup rows of one day's records, per rollup table, as plain dicts."""
+    days: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
+    topics: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
+    tags: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
+    hours: dict[tuple[Any, ...], _Cell] = defaultdict(_Cell)
+    for (
+        account,
+        platform,
+        kind,
+        language,
+        label,
+        score,
+        author,
+        bucket,
+        topic_list,
+        tag_list,
+    ) in records:
+        dims = (account, platform, kind, language)
+        days[(*dims, label)].add(author, float(score))
+        hours[(bucket.hour, *dims)].add(author)
+        # A message counts once per topic or hashtag, however often it names it.
+        for topic in _labels(topic_list):
+            topics[(*dims, topic)].add(author)
+        for tag in {tag.lower() for tag in _labels(tag_list)}:
+            tags[(*dims, tag)].add(author)
+    names = ("account_label", "platform", "channel_kind", "language")
+    return {
+        RollupDay: [
+            {
+                "day": day,
+                **dict(zip((*names, "sentiment_label"), key, strict=True)),
+                "count": cell.count,
+                "score_sum": round(cell.score_sum, 4),
+                "authors": len(cell.authors),
+            }
+            for key, cell in days.items()
+        ],
+        RollupTopic: [
+            {
+                "day": day,
+                **dict(zip((*names, "topic"), key, strict=True)),
+                "count": cell.count,
+                "authors": len(cell.authors),
+            }
+            for key, cell in topics.items()
+        ],
+        RollupHashtag: [
+            {
+                "day": day,
+                **dict(zip((*names, "hashtag"), key, strict=True)),
+                "count": cell.count,
+                "authors": len(cell.authors),
+            }
+            for key, cell in tags.items()
+        ],
+        RollupHour: [
+            {
+                "day": day,
+                **dict(zip(("hour", *names), key, strict=True)),
+                "count": cell.count,
+                "authors": len(cell.authors),
+            }
+            for key, cell in hours.items()
+        ],
+    }
+
+
+def refresh_days(*, session: Session, days: Iterable[date]) -> int:
+    """Rebuild the rollups of the given UTC days in the session's transaction; rows written."""
+    written = 0
+    for day in sorted(set(days)):
+        rows = rollup_rows(day=day, records=_records_of(session, day))
+        for table in ROLLUPS:
+            session.execute(delete(table).where(col(table.day) == day))  # type: ignore[attr-defined]
+            if rows[table]:
+                session.execute(insert(table), rows[table])
+                written += len(rows[table])
+    return written
+
+
+def refresh_range(*, session: Session, since: date, until: date) -> int:
+    """Rebuild the rollups of every day in [since, until) and commit; rows written."""
+    days = [since + timedelta(days=n) for n in range((until - since).days)]
+    written = refresh_days(session=session, days=days)
+    session.commit()
+    return written

@@ -1,0 +1,86 @@
+"""Rollups: rebuilt per day, idempotent, and backfilled for records older than the rollups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlmodel import Session, func, select
+
+from anonymizer.rollups import refresh_days, refresh_range
+from anonymizer.store import ResearchRecord, RollupDay, RollupHashtag, RollupTopic
+from inbox import migrate
+from inbox.db import make_engine
+from tests.conftest import DatabaseUrls
+
+WHEN = datetime(2026, 11, 3, 14)
+
+
+def _record(author: str, **fields: object) -> ResearchRecord:
+    values: dict[str, object] = {
+        "account_label": "Quendelmarkt",
+        "platform": "demo",
+        "channel_kind": "dm",
+        "time_bucket": WHEN,
+        "language": "de",
+        "redacted_text": "Paket fehlt",
+        "topics": ["delivery", "delivery"],
+        "hashtags": ["Lieferung", "lieferung"],
+        "author_pseudonym": author,
+    }
+    values.update(fields)
+    return ResearchRecord(**values)  # type: ignore[arg-type]
+
+
+def test_a_refresh_rebuilds_a_day_and_repeating_it_changes_nothing(research: Session) -> None:
+    research.add_all([_record("a"), _record("a"), _record("b", sentiment_label="negative")])
+    research.commit()
+
+    refresh_days(session=research, days={WHEN.date()})
+    refresh_days(session=research, days={WHEN.date()})
+    research.commit()
+
+    rows = {r.sentiment_label: (r.count, r.authors) for r in research.exec(select(RollupDay))}
+    assert rows == {"neutral": (2, 1), "negative": (1, 1)}
+    topic = research.exec(select(RollupTopic)).one()
+    assert (topic.topic, topic.count, topic.authors) == ("delivery", 3, 2)
+    tag = research.exec(select(RollupHashtag)).one()
+    assert (tag.hashtag, tag.count) == ("lieferung", 3)  # one count per message, case folded
+
+
+def test_deleted_records_leave_the_rollups_on_the_next_refresh(research: Session) -> None:
+    research.add_all([_record("a"), _record("b")])
+    research.commit()
+    refresh_range(session=research, since=WHEN.date(), until=WHEN.date().replace(day=4))
+
+    for record in research.exec(select(ResearchRecord)).all():
+        research.delete(record)
+    research.commit()
+    refresh_range(session=research, since=WHEN.date(), until=WHEN.date().replace(day=4))
+
+    assert research.exec(select(func.count()).select_from(RollupDay)).one() == 0
+
+
+def test_upgrading_the_research_store_backfills_rollups(database_urls: DatabaseUrls) -> None:
+    engine = make_engine(database_urls.research)
+    try:
+        migrate.upgrade(engine, "research", "0002_research")
+        with engine.begin() as connection:
+            for n, author in enumerate(("a", "b", "b")):
+                connection.execute(
+                    text(
+                        "INSERT INTO research_record (id, account_label, platform, channel_kind,"
+                        " time_bucket, language, redacted_text, topics, hashtags,"
+                        " sentiment_label, sentiment_score, author_pseudonym) VALUES (:id,"
+                        " 'Q', 'demo', 'dm', :when, 'de', 't', '[\"delivery\"]', '[]',"
+                        " 'neutral', 0.5, :author)"
+                    ),
+                    {"id": f"r{n}", "when": WHEN, "author": author},
+                )
+        migrate.upgrade(engine, "research")
+        with Session(engine) as research:
+            day = research.exec(select(RollupDay)).one()
+            assert (day.count, day.authors, day.score_sum) == (3, 2, 1.5)
+            assert research.exec(select(RollupTopic.count)).one() == 3
+    finally:
+        engine.dispose()

@@ -19,7 +19,8 @@ from inbox import db
 from inbox.auth import roles_required
 from inbox.models import Role
 from inbox.reports_charts import columns_chart, heat_chart, horizontal_chart, stacked_chart
-from inbox.reports_tables import SENTIMENTS, Table, all_tables, report_privacy
+from inbox.reports_kpis import ServiceSummary, service_summary
+from inbox.reports_tables import SENTIMENTS, Row, Table, all_tables, report_privacy
 from inbox.types import utcnow
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -66,7 +67,7 @@ def parse_choice(args: Any, options: dict[str, list[str]], today: date) -> Choic
 
 def _label(table: Table, index: int) -> str:
     row = table.rows[index]
-    if table.name in ("volume", "sentiment"):
+    if table.name in ("volume", "sentiment", "service"):
         day = date.fromisoformat(row.key)
         return str(format_date(day, "medium"))
     if table.name == "hours":
@@ -74,6 +75,22 @@ def _label(table: Table, index: int) -> str:
     if table.name == "languages":
         return str(LANGUAGE_LABELS.get(row.key, row.key))
     return row.label
+
+
+def service_table(summary: ServiceSummary, k: int) -> Table:
+    """The service KPIs per day; a day's SLA share only from k decided conversations."""
+    table = Table(name="service", columns=["opened", "answered", "within_sla", "closed"])
+    for day in summary.days:
+        share = f"{100 * day.within_sla / day.sla_decided:.0f} %" if day.sla_decided >= k else ""
+        table.rows.append(
+            Row(
+                key=day.day.isoformat(),
+                label="day",
+                cells=[Shown(day.opened), Shown(day.answered), share, Shown(day.closed)],
+            )
+        )
+    table.add_totals()
+    return table
 
 
 def _defused(text: str) -> str:
@@ -88,7 +105,7 @@ def csv_response(table: Table, labels: list[str], k: int) -> Response:
     header = ["label", *table.columns] + (["total"] if table.row_totals else [])
     writer.writerow(header + (["flag"] if table.name == "topics" else []))
     for row, label in zip(table.rows, labels, strict=True):
-        key = row.key if table.name in ("volume", "sentiment") else label
+        key = row.key if table.name in ("volume", "sentiment", "service") else label
         cells = [
             (f"< {k}" if cell.value is None else str(cell.value))
             if isinstance(cell, Shown)
@@ -127,6 +144,16 @@ def index() -> Any:
     )
     signature = "|".join(f"{name}={choice.values.get(name, '')}" for name in FILTERS)
     tables = all_tables(session=research, where=where, protection=protection, report=signature)
+    service = service_summary(
+        session=db.session(),
+        since=where.since,
+        until=where.until,
+        now=utcnow(),
+        account_label=where.account_label,
+        platform=where.platform,
+        channel_kind=where.channel_kind,
+    )
+    tables["service"] = service_table(service, protection.k)
     labels = {
         name: [_label(table, i) for i in range(len(table.rows))] for name, table in tables.items()
     }
@@ -174,5 +201,5 @@ def index() -> Any:
             isinstance(row.cells[0], Shown) and (row.cells[0].value or row.cells[0].suppressed)
             for row in tables["volume"].rows
         ),
-        current=request.args,
+        service=service,
     )

@@ -75,7 +75,8 @@ def check_patterns(*, patterns: Sequence[str], sample: str) -> list[PatternCheck
     ]
 
 
-def _bounded(field: str, value: str, low: int, high: int) -> int:
+def bounded_int(field: str, value: str, low: int, high: int) -> int:
+    """The value as a whole number from low to high, or a SettingsError naming the field."""
     try:
         number = int(value.strip())
     except ValueError:
@@ -91,10 +92,10 @@ def update_account_settings(
     """Apply the settings form to the account; returns {field: {old, new}} of what changed
     (the caller audits and commits). Raises SettingsError before changing anything."""
     new: dict[str, Any] = {
-        "poll_interval_seconds": _bounded(
+        "poll_interval_seconds": bounded_int(
             "poll_interval_seconds", form.get("poll_interval_seconds", ""), POLL_MIN, POLL_MAX
         ),
-        "sla_minutes": _bounded("sla_minutes", form.get("sla_minutes", ""), SLA_MIN, SLA_MAX),
+        "sla_minutes": bounded_int("sla_minutes", form.get("sla_minutes", ""), SLA_MIN, SLA_MAX),
         "research_dms": form.get("research_dms") == "1",
         "id_patterns": parse_patterns(form.get("id_patterns", "")),
     }
@@ -145,7 +146,7 @@ def report_privacy(*, session: Session) -> tuple[int, float | None]:
 def set_report_privacy(*, session: Session, k: str, epsilon: str) -> dict[str, dict[str, Any]]:
     """Save k (2..100) and epsilon (empty, or 0.01..10) from the form; returns what changed
     (the caller audits and commits)."""
-    new_k = _bounded("report_k", k, K_MIN, K_MAX)
+    new_k = bounded_int("report_k", k, K_MIN, K_MAX)
     new_epsilon: float | None = None
     if epsilon.strip():
         try:

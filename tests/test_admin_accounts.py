@@ -283,3 +283,29 @@ def test_removing_an_account_says_what_goes_and_needs_its_name(
         "memberships": 1,
     }
     assert name not in str(event.detail)
+
+
+# Report privacy defaults ----------------------------------------------------------------------
+
+
+def test_report_privacy_defaults_are_edited_validated_and_audited(
+    client: FlaskClient, session: Session
+) -> None:
+    _admin(client, session)
+    page = "/admin/report-privacy"
+    assert page in client.get("/admin/accounts").get_data(as_text=True)
+    assert 'name="k"' in client.get(page).get_data(as_text=True)
+    for k, epsilon in (("1", ""), ("101", ""), ("x", ""), ("5", "0"), ("5", "11"), ("5", "nan")):
+        response = post_form(client, page, page, {"k": k, "epsilon": epsilon})
+        assert response.status_code == 422, (k, epsilon)
+    assert report_privacy(session=fresh(session)) == (5, None)
+    assert post_form(client, page, page, {"k": "10", "epsilon": "0,5"}).status_code == 302
+    assert report_privacy(session=fresh(session)) == (10, 0.5)
+    assert 'value="10"' in client.get(page).get_data(as_text=True)
+    post_form(client, page, page, {"k": "10", "epsilon": ""})
+    assert report_privacy(session=fresh(session)) == (10, None)
+    events = audit_events(session, "report_privacy_changed")
+    assert [e.detail["changes"] for e in events] == [
+        {"k": {"old": 5, "new": 10}, "epsilon": {"old": None, "new": 0.5}},
+        {"epsilon": {"old": 0.5, "new": None}},
+    ]

@@ -139,6 +139,11 @@ def dead_letter_discard(letter_id: int) -> Response:
 
 
 # Further admin pages register themselves on `bp`; they import it from here, so they come last.
+from inbox import admin_account_settings as _admin_account_settings  # noqa: E402,F401
+from inbox import admin_accounts_lifecycle as _admin_accounts_lifecycle  # noqa: E402,F401
 from inbox import admin_canned as _admin_canned  # noqa: E402,F401
 from inbox import admin_consent as _admin_consent  # noqa: E402,F401
+from inbox import admin_report_privacy as _admin_report_privacy  # noqa: E402,F401
 from inbox import admin_retention as _admin_retention  # noqa: E402,F401
+from inbox import admin_topics as _admin_topics  # noqa: E402,F401
+from inbox import admin_users as _admin_users  # noqa: E402,F401

@@ -135,6 +135,9 @@ def world(session: Session, fernet: MultiFernet) -> World:
     session.add_all([contact, failed, canned, letter, consent])
     session.commit()
     assert failed.id and canned.id and letter.id and consent.id
+    # The user the admin pages for users act on: not the one logged in, since the walk deactivates them.
+    colleague = make_user(session, role=Role.agent, name="Kolja Kollege")
+    assert colleague.id is not None
     return World(
         args={
             "conversation_id": inbound.conversation_id,
@@ -144,6 +147,7 @@ def world(session: Session, fernet: MultiFernet) -> World:
             "canned_id": canned.id,
             "letter_id": letter.id,
             "account_id": account.id,
+            "user_id": colleague.id,
         }
     )
 

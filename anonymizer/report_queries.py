@@ -1,14 +1,14 @@
 """The trend reports' queries: rollups in, unprotected cells out (disclosure.py protects them).
 
 Every query reads the rollup tables, never raw records, except `examples`, which fetches a few
-redacted texts of one topic.
+redacted texts of one topic. Ranges over whole months read the monthly rollups for those months.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -17,7 +17,17 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from anonymizer.disclosure import Cell, merge
-from anonymizer.store import ResearchRecord, RollupDay, RollupHashtag, RollupHour, RollupTopic
+from anonymizer.rollups import month_of, next_month
+from anonymizer.store import (
+    ResearchRecord,
+    RollupDay,
+    RollupHashtag,
+    RollupHashtagMonth,
+    RollupHour,
+    RollupHourMonth,
+    RollupTopic,
+    RollupTopicMonth,
+)
 
 DIMENSIONS = ("account_label", "platform", "channel_kind", "language")
 
@@ -122,33 +132,48 @@ def sentiment(*, session: Session, where: ReportFilter) -> SentimentCells:
     return SentimentCells(cells=cells, score_sums=dict(sums))
 
 
+def spans(where: ReportFilter) -> tuple[list[tuple[date, date]], tuple[date, date] | None]:
+    """The range cut into day spans at either end and the whole months between them."""
+    first = where.since if where.since.day == 1 else next_month(month_of(where.since))
+    last = month_of(where.until)
+    if first >= last:
+        return [(where.since, where.until)], None
+    days = [
+        (start, end) for start, end in ((where.since, first), (last, where.until)) if start < end
+    ]
+    return days, (first, last)
+
+
+def _by_label(
+    session: Session, where: ReportFilter, daily: Any, monthly: Any, label: str
+) -> dict[str, Cell]:
+    days, months = spans(where)
+    parts = [(daily, start, end) for start, end in days]
+    if months is not None:
+        parts.append((monthly, *months))
+    found: dict[str, list[Cell]] = defaultdict(list)
+    for table, start, end in parts:
+        clauses = _where(table, replace(where, since=start, until=end))
+        if label == "topic" and where.topic is not None:
+            clauses.append(table.topic == where.topic)
+        column = getattr(table, label)
+        for key, count, authors in session.execute(
+            sa_select(column, func.sum(table.count), func.max(table.authors))
+            .where(*clauses)
+            .group_by(column)
+        ):
+            found[str(key)].append(Cell(int(count), int(authors)))
+    return {key: merge(cells) for key, cells in found.items()}
+
+
 def topics(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
     """Messages per topic over the whole range."""
-    clauses = _where(RollupTopic, where)
-    if where.topic is not None:
-        clauses.append(col(RollupTopic.topic) == where.topic)
-    return _labelled(
-        session.exec(
-            select(RollupTopic.topic, func.sum(RollupTopic.count), func.max(RollupTopic.authors))
-            .where(*clauses)
-            .group_by(RollupTopic.topic)
-        ).all()
-    )
+    return _by_label(session, where, RollupTopic, RollupTopicMonth, "topic")
 
 
 def hashtags(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
     """Messages per hashtag over the whole range (the topic filter does not apply)."""
-    return _labelled(
-        session.exec(
-            select(
-                RollupHashtag.hashtag,
-                func.sum(RollupHashtag.count),
-                func.max(RollupHashtag.authors),
-            )
-            .where(*_where(RollupHashtag, where))
-            .group_by(RollupHashtag.hashtag)
-        ).all()
-    )
+    return _by_label(session, where, RollupHashtag, RollupHashtagMonth, "hashtag")
 
 
 def languages(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
@@ -168,32 +193,55 @@ def _labelled(rows: Iterable[Any]) -> dict[str, Cell]:
 
 def hour_of_week(*, session: Session, where: ReportFilter) -> dict[tuple[int, int], Cell]:
     """Messages per (weekday 0 = Monday, UTC hour) (the topic filter does not apply)."""
-    rows = session.execute(
-        sa_select(
-            col(RollupHour.day),
-            col(RollupHour.hour),
-            func.sum(RollupHour.count),
-            func.max(RollupHour.authors),
-        )
-        .where(*_where(RollupHour, where))
-        .group_by(col(RollupHour.day), col(RollupHour.hour))
-    ).all()
+    days, months = spans(where)
     slots: dict[tuple[int, int], list[Cell]] = defaultdict(list)
-    for day, hour, count, authors in rows:
-        slots[(_day(day).weekday(), int(hour))].append(Cell(int(count), int(authors)))
+    for start, end in days:
+        for day, hour, count, authors in session.execute(
+            sa_select(
+                col(RollupHour.day),
+                col(RollupHour.hour),
+                func.sum(RollupHour.count),
+                func.max(RollupHour.authors),
+            )
+            .where(*_where(RollupHour, replace(where, since=start, until=end)))
+            .group_by(col(RollupHour.day), col(RollupHour.hour))
+        ):
+            slots[(_day(day).weekday(), int(hour))].append(Cell(int(count), int(authors)))
+    if months is not None:
+        month_where = replace(where, since=months[0], until=months[1])
+        for weekday, hour, count, authors in session.execute(
+            sa_select(
+                col(RollupHourMonth.weekday),
+                col(RollupHourMonth.hour),
+                func.sum(RollupHourMonth.count),
+                func.max(RollupHourMonth.authors),
+            )
+            .where(*_where(RollupHourMonth, month_where))
+            .group_by(col(RollupHourMonth.weekday), col(RollupHourMonth.hour))
+        ):
+            slots[(int(weekday), int(hour))].append(Cell(int(count), int(authors)))
     return {slot: merge(found) for slot, found in sorted(slots.items())}
 
 
-def options(*, session: Session) -> dict[str, list[str]]:
-    """The values each filter can take: accounts, platforms, channel kinds, languages, topics."""
+def options(*, session: Session, since: date, until: date) -> dict[str, list[str]]:
+    """The values each filter can take in [since, until): dimensions and topics."""
+    span = (col(RollupDay.day) >= since, col(RollupDay.day) < until)
     found = {
         name: sorted(
-            str(value) for value in session.exec(select(getattr(RollupDay, name)).distinct()).all()
+            str(value)
+            for value in session.exec(
+                select(getattr(RollupDay, name)).where(*span).distinct()
+            ).all()
         )
         for name in DIMENSIONS
     }
     found["topic"] = sorted(
-        str(value) for value in session.exec(select(RollupTopic.topic).distinct()).all()
+        str(value)
+        for value in session.exec(
+            select(RollupTopic.topic)
+            .where(col(RollupTopic.day) >= since, col(RollupTopic.day) < until)
+            .distinct()
+        ).all()
     )
     return found
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -22,11 +22,15 @@ from anonymizer.store import (
     ResearchRecord,
     RollupDay,
     RollupHashtag,
+    RollupHashtagMonth,
     RollupHour,
+    RollupHourMonth,
     RollupTopic,
+    RollupTopicMonth,
 )
 
 LABEL_LENGTH = 200
+DIMENSIONS = ("account_label", "platform", "channel_kind", "language")
 
 Dims = tuple[str, str, str, str]
 
@@ -154,7 +158,76 @@ def refresh_days(*, session: Session, days: Iterable[date]) -> int:
             if rows[table]:
                 session.execute(insert(table), rows[table])
                 written += len(rows[table])
+    return written + refresh_months(session=session, months={month_of(day) for day in days})
+
+
+def month_of(day: date) -> date:
+    """The first day of a day's month."""
+    return day.replace(day=1)
+
+
+def next_month(month: date) -> date:
+    """The first day of the following month."""
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+def refresh_months(*, session: Session, months: Iterable[date]) -> int:
+    """Rebuild the monthly rollups from the daily ones: counts add up, authors take the max."""
+    written = 0
+    for month in sorted(set(months)):
+        span = (month, next_month(month))
+        for daily, monthly, label in (
+            (RollupTopic, RollupTopicMonth, "topic"),
+            (RollupHashtag, RollupHashtagMonth, "hashtag"),
+        ):
+            session.execute(delete(monthly).where(col(monthly.day) == month))
+            keys = [getattr(daily, name) for name in (*DIMENSIONS, label)]
+            rows = session.execute(
+                sa_select(*keys, func.sum(daily.count), func.max(daily.authors))
+                .where(col(daily.day) >= span[0], col(daily.day) < span[1])
+                .group_by(*keys)
+            ).all()
+            values = [
+                dict(
+                    zip(("day", *DIMENSIONS, label, "count", "authors"), (month, *row), strict=True)
+                )
+                for row in rows
+            ]
+            if values:
+                session.execute(insert(monthly), values)
+                written += len(values)
+        written += _refresh_hour_month(session, *span)
     return written
+
+
+def _refresh_hour_month(session: Session, month: date, until: date) -> int:
+    session.execute(delete(RollupHourMonth).where(col(RollupHourMonth.day) == month))
+    cells: dict[tuple[Any, ...], list[int]] = {}
+    for day, hour, *dims, count, authors in session.execute(
+        sa_select(
+            col(RollupHour.day),
+            col(RollupHour.hour),
+            *(getattr(RollupHour, name) for name in DIMENSIONS),
+            col(RollupHour.count),
+            col(RollupHour.authors),
+        ).where(col(RollupHour.day) >= month, col(RollupHour.day) < until)
+    ):
+        weekday = (day if isinstance(day, date) else date.fromisoformat(str(day))).weekday()
+        cell = cells.setdefault((weekday, hour, *dims), [0, 0])
+        cell[0] += count
+        cell[1] = max(cell[1], authors)
+    values = [
+        dict(
+            zip(("weekday", "hour", *DIMENSIONS), key, strict=True),
+            day=month,
+            count=count,
+            authors=authors,
+        )
+        for key, (count, authors) in cells.items()
+    ]
+    if values:
+        session.execute(insert(RollupHourMonth), values)
+    return len(values)
 
 
 def refresh_range(*, session: Session, since: date, until: date) -> int:

@@ -148,4 +148,56 @@ class RollupHour(ResearchBase, table=True):
     authors: int
 
 
+# Monthly rollups: `day` is the first of the month, `authors` the largest daily count in it,
+# which is all the reports use of authors over several days. Long ranges read these for their
+# whole months and the daily tables only for the days at either end.
+
+
+class RollupTopicMonth(ResearchBase, table=True):
+    """Messages per month, channel dimensions and topic."""
+
+    __tablename__ = "rollup_topic_month"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    topic: str = Field(max_length=200, primary_key=True)
+    count: int
+    authors: int
+
+
+class RollupHashtagMonth(ResearchBase, table=True):
+    """Messages per month, channel dimensions and hashtag."""
+
+    __tablename__ = "rollup_hashtag_month"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    hashtag: str = Field(max_length=200, primary_key=True)
+    count: int
+    authors: int
+
+
+class RollupHourMonth(ResearchBase, table=True):
+    """Messages per month, weekday (0 = Monday), UTC hour and channel dimensions."""
+
+    __tablename__ = "rollup_hour_month"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    weekday: int = Field(primary_key=True)
+    hour: int = Field(primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    count: int
+    authors: int
+
+
 ROLLUPS: tuple[type[ResearchBase], ...] = (RollupDay, RollupTopic, RollupHashtag, RollupHour)
+MONTHLY: tuple[type[ResearchBase], ...] = (RollupTopicMonth, RollupHashtagMonth, RollupHourMonth)

@@ -52,15 +52,19 @@ def _date(value: str | None) -> date | None:
         return None
 
 
-def parse_choice(args: Any, options: dict[str, list[str]], today: date) -> Choice:
-    """The range (a preset, or a custom one of up to two years) and the known filter values."""
+def parse_range(args: Any, today: date) -> tuple[int | None, date, date]:
+    """The range: a preset of days, or a custom one of up to two years (days is then None)."""
     start, end = _date(args.get("from")), _date(args.get("to"))
     if start and end and start <= end and (end - start).days < LONGEST and end <= today:
-        days = None
-    else:
-        days = args.get("days", type=int) or 30
-        days = days if days in RANGES else 30
-        start, end = today - timedelta(days=days - 1), today
+        return None, start, end
+    days = args.get("days", type=int) or 30
+    days = days if days in RANGES else 30
+    return days, today - timedelta(days=days - 1), today
+
+
+def parse_choice(args: Any, options: dict[str, list[str]], today: date) -> Choice:
+    """The range and the filter values that occur in it (unknown values are ignored)."""
+    days, start, end = parse_range(args, today)
     values = {name: args[name] for name in FILTERS if args.get(name) in options.get(name, ())}
     return Choice(days=days, start=start, end=end, values=values)
 
@@ -131,8 +135,14 @@ def csv_response(table: Table, labels: list[str], k: int) -> Response:
 def index() -> Any:
     """The trend report: volume, sentiment, topics, hashtags, languages and hours of the week."""
     research = db.research_session()
-    options = queries.options(session=research)
     today = utcnow().date()
+    _days, start, end = parse_range(request.args, today)
+    # The previous period too, so a filter on something that has just stopped stays valid.
+    options = queries.options(
+        session=research,
+        since=start - (end - start) - timedelta(days=1),
+        until=end + timedelta(days=1),
+    )
     choice = parse_choice(request.args, options, today)
     where = ReportFilter(
         since=choice.start,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
+from anonymizer.disclosure import Cell
+from anonymizer.report_queries import ReportFilter, hashtags, hour_of_week, spans, topics
 from anonymizer.rollups import refresh_days, refresh_range
-from anonymizer.store import ResearchRecord, RollupDay, RollupHashtag, RollupTopic
+from anonymizer.store import (
+    ResearchRecord,
+    RollupDay,
+    RollupHashtag,
+    RollupTopic,
+    RollupTopicMonth,
+)
 from inbox import migrate
 from inbox.db import make_engine
 from tests.conftest import DatabaseUrls
@@ -84,3 +92,41 @@ def test_upgrading_the_research_store_backfills_rollups(database_urls: DatabaseU
             assert research.exec(select(RollupTopic.count)).one() == 3
     finally:
         engine.dispose()
+
+
+def test_ranges_over_whole_months_read_the_monthly_rollups_with_the_same_result(
+    research: Session,
+) -> None:
+    days = {
+        datetime(2026, 9, 30, 14): 5,
+        datetime(2026, 10, 10, 14): 3,
+        datetime(2026, 10, 20, 9): 6,
+        datetime(2026, 11, 2, 14): 2,
+    }
+    for when, authors in days.items():
+        research.add_all(
+            [_record(f"{when.day}-{n}", time_bucket=when, topics=["A"]) for n in range(authors)]
+        )
+    research.commit()
+    refresh_days(session=research, days={when.date() for when in days})
+    research.commit()
+    where = ReportFilter(since=date(2026, 9, 30), until=date(2026, 11, 3))
+
+    assert spans(where) == (
+        [(date(2026, 9, 30), date(2026, 10, 1)), (date(2026, 11, 1), date(2026, 11, 3))],
+        (date(2026, 10, 1), date(2026, 11, 1)),
+    )
+    assert topics(session=research, where=where) == {"A": Cell(count=16, authors=6)}
+    assert hashtags(session=research, where=where) == {"lieferung": Cell(count=16, authors=6)}
+    hours = hour_of_week(session=research, where=where)
+    # Sep 30, Oct 10 and Nov 2 2026 were Wednesday, Saturday and Monday.
+    assert hours == {
+        (0, 14): Cell(2, 2),
+        (1, 9): Cell(6, 6),
+        (2, 14): Cell(5, 5),
+        (5, 14): Cell(3, 3),
+    }
+    month = research.exec(
+        select(RollupTopicMonth).where(RollupTopicMonth.day == date(2026, 10, 1))
+    ).one()
+    assert (month.day, month.count, month.authors) == (date(2026, 10, 1), 9, 6)

@@ -66,13 +66,35 @@ def upgrade() -> None:
         sa.Column("authors", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("day", "hour", *DIMS),
     )
+    for name, label in (("rollup_topic_month", "topic"), ("rollup_hashtag_month", "hashtag")):
+        op.create_table(
+            name,
+            sa.Column("day", sa.Date(), nullable=False),
+            *_dims(),
+            sa.Column(label, sa.String(length=200), nullable=False),
+            sa.Column("count", sa.Integer(), nullable=False),
+            sa.Column("authors", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("day", *DIMS, label),
+        )
+    op.create_table(
+        "rollup_hour_month",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("weekday", sa.Integer(), nullable=False),
+        sa.Column("hour", sa.Integer(), nullable=False),
+        *_dims(),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("authors", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "weekday", "hour", *DIMS),
+    )
     _backfill()
 
 
 def _backfill() -> None:
     # Records stored before this revision get their rollups now, a day at a time. Plain SQL
     # reads so later columns on research_record cannot break this revision.
-    from anonymizer.rollups import rollup_rows
+    from sqlmodel import Session
+
+    from anonymizer.rollups import month_of, refresh_months, rollup_rows
 
     bind = op.get_bind()
     meta = sa.MetaData()
@@ -86,7 +108,8 @@ def _backfill() -> None:
         sa.column("hashtags", sa.JSON()),
     )
     buckets = bind.execute(sa.select(record.c.time_bucket).distinct()).scalars().all()
-    for day in sorted({bucket.date() for bucket in buckets}):
+    days = sorted({bucket.date() for bucket in buckets})
+    for day in days:
         start = datetime.combine(day, time())
         rows = bind.execute(
             sa.select(
@@ -100,8 +123,19 @@ def _backfill() -> None:
         for model, values in rollup_rows(day=day, records=rows).items():
             if values:
                 bind.execute(meta.tables[model.__tablename__].insert(), values)
+    with Session(bind=bind) as session:
+        refresh_months(session=session, months={month_of(day) for day in days})
+        session.flush()
 
 
 def downgrade() -> None:
-    for table in ("rollup_hour", "rollup_hashtag", "rollup_topic", "rollup_day"):
+    for table in (
+        "rollup_hour_month",
+        "rollup_hashtag_month",
+        "rollup_topic_month",
+        "rollup_hour",
+        "rollup_hashtag",
+        "rollup_topic",
+        "rollup_day",
+    ):
         op.drop_table(table)

@@ -16,7 +16,7 @@ from sqlmodel import Session, func, select
 
 from anonymizer.rollups import refresh_days
 from anonymizer.store import ResearchRecord, RollupDay, RollupHashtag, RollupHour, RollupTopic
-from inbox.models import Role, User
+from inbox.models import Contact, Role, User
 from inbox.privacy_models import Setting
 from inbox.types import utcnow
 from inbox.worker import context_from_app, drain, poll_account
@@ -407,3 +407,31 @@ def test_agent_may_not_see_reports(
 
     assert client.get("/reports?days=90").status_code == 403
     assert client.get("/reports?format=csv&table=volume").status_code == 403
+
+
+def test_demo_traffic_gives_marketing_a_readable_report(
+    app: Flask, client: FlaskClient, session: Session, fernet: MultiFernet
+) -> None:
+    start = (utcnow() - timedelta(days=1)).isoformat()
+    account = make_account(session, fernet, seed=5, rate=300, start=start, backlog=0)
+    ctx = context_from_app(app)
+    assert account.id is not None
+    for _ in range(4):
+        poll_account(ctx, account.id)
+    while drain(ctx).written:
+        pass
+    marketing = make_user(session, role=Role.marketing)
+    login(client, marketing.email)
+
+    body = client.get("/reports?days=7").get_data(as_text=True)
+
+    volume = table_of(body, "volume")
+    assert int(volume["TOTAL"][0]) > 0
+    topics = table_of(body, "topics")
+    assert any(cells[0].isdigit() and int(cells[0]) > 0 for cells in topics.values())
+    contacts = session.exec(select(Contact)).all()
+    assert contacts
+    for contact in contacts:
+        for value in (contact.handle, contact.display_name, contact.email, contact.phone):
+            if value and len(value) > 3:
+                assert value not in body and html.escape(value) not in body, value

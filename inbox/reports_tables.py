@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from anonymizer import report_queries as queries
 from anonymizer.disclosure import Cell, Protection, Shown, merge, protect, total
 from anonymizer.report_queries import ReportFilter
-from inbox.privacy_models import Setting
+from inbox import settings
 
 SENTIMENTS = ("negative", "neutral", "positive")
 TOP_HASHTAGS = 20
@@ -20,22 +20,9 @@ RISING_MIN = 3
 
 
 def report_privacy(*, session: Session, secret: bytes) -> Protection:
-    """k and epsilon from the instance settings (defaults 5 and no noise)."""
-    values = {
-        row.key: row.value
-        for row in session.exec(
-            select(Setting).where(Setting.key.in_(("report_k", "report_epsilon")))  # type: ignore[attr-defined]
-        ).all()
-    }
-    k = values.get("report_k")
-    epsilon = values.get("report_epsilon")
-    return Protection(
-        k=int(k) if isinstance(k, int | float) and not isinstance(k, bool) and k >= 1 else 5,
-        epsilon=float(epsilon)
-        if isinstance(epsilon, int | float) and not isinstance(epsilon, bool) and epsilon > 0
-        else None,
-        secret=secret,
-    )
+    """k and epsilon as admins set them (defaults 5 and no noise), with the noise secret."""
+    k, epsilon = settings.report_privacy(session=session)
+    return Protection(k=k, epsilon=epsilon, secret=secret)
 
 
 @dataclass

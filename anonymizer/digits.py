@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import re
 
+from anonymizer.patterns import bmp_class, is_bmp
+
 Run = tuple[int, int]
 
 # "\d\d*+" finds what "\d+" finds, but a pattern that starts with one character class lets
 # the engine skip to the next digit in a tight loop instead of trying a match everywhere.
 _RUN_RE = re.compile(r"\d\d*+")
+# The same for the texts that is_bmp() accepts, faster: see bmp_class.
+_DIGIT = bmp_class(r"\d")
+_BMP_RUN_RE = re.compile(f"[{_DIGIT}][{_DIGIT}]*+")
 _span = re.Match.span
 
 
 def digit_runs(text: str) -> list[Run]:
     """Return ``(start, end)`` of every maximal run of decimal digits in ``text``."""
-    return list(map(_span, _RUN_RE.finditer(text)))
+    return list(map(_span, (_BMP_RUN_RE if is_bmp(text) else _RUN_RE).finditer(text)))
 
 
 def is_letter(char: str) -> bool:

@@ -54,7 +54,16 @@ def test_the_research_store_holds_nothing_of_the_inbox_and_the_inbox_nothing_of_
         inbox_tables = set(inspect(inbox_engine).get_table_names()) - {"alembic_version"}
         research_tables = set(inspect(research_engine).get_table_names()) - {"alembic_version"}
         assert "message" in inbox_tables and "contact" in inbox_tables
-        assert research_tables == {"research_record"}
+        assert research_tables == {
+            "research_record",
+            "rollup_day",
+            "rollup_topic",
+            "rollup_hashtag",
+            "rollup_hour",
+            "rollup_topic_month",
+            "rollup_hashtag_month",
+            "rollup_hour_month",
+        }
         assert not inbox_tables & research_tables
         columns = {c["name"] for c in inspect(research_engine).get_columns("research_record")}
         # Nothing that could be joined back to an inbox row or a person.

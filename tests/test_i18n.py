@@ -287,8 +287,8 @@ def test_reports_and_forbidden_page_render_in_german(client: FlaskClient, sessio
     login(client, user.email)
 
     page = _page(client, "/reports")
-    assert "<title>Berichte · socialcare</title>" in page
-    assert "<h1>Nachrichten pro Tag und Kanal</h1>" in page
+    assert "<title>Trendbericht · socialcare</title>" in page
+    assert "<h1>Trendbericht</h1>" in page
     assert ">30 Tage</a>" in page
     assert "Für diesen Zeitraum liegen noch keine Daten vor." in page
 

@@ -29,15 +29,16 @@ from anonymizer.cues import (
 )
 from anonymizer.entity import PERSON, Entity
 from anonymizer.names import AMBIGUOUS, FOLDED_TITLES, PARTICLES, STOP, TITLES, lexicon
-from anonymizer.patterns import bmp_class, is_bmp
+from anonymizer.patterns import bmp_class, is_bmp, wide_members
 
 # Possessive: a run of letters is never followed by a letter, so nothing is given back.
 # The group makes split() keep the words between the gaps. The first letter is matched on
 # its own so that the pattern starts with a character class: the engine then skips the
 # gaps in a tight loop instead of trying a match at each of their characters.
 _TOKEN_SPLIT_RE = re.compile(r"([^\W\d_][^\W\d_]*+(?:['’\-][^\W\d_]++)*+)")
-# The same for the texts that is_bmp() accepts, faster: see bmp_class.
+# The same, faster, for the texts in which _WIDE_LETTER_RE finds nothing: see bmp_class.
 _LETTER = bmp_class(r"^\W\d_")
+_WIDE_LETTER_RE = wide_members(r"^\W\d_")
 _BMP_TOKEN_SPLIT_RE = re.compile(rf"([{_LETTER}][{_LETTER}]*+(?:['’\-][{_LETTER}]++)*+)")
 # Endings that mark an unlisted word as a likely surname after a first name
 # ("Jana Kowalczyk", "Olga Smirnowa"); German nouns rarely follow a first name directly.
@@ -72,7 +73,8 @@ def _tokens(text: str) -> tuple[list[str], list[str], list[str]]:
     are summed up from the part lengths only where an entity needs them.
     """
     # split() alternates gaps and words at C speed, without a match object per word.
-    parts = (_BMP_TOKEN_SPLIT_RE if is_bmp(text) else _TOKEN_SPLIT_RE).split(text)
+    narrow = is_bmp(text) or not _WIDE_LETTER_RE.search(text)
+    parts = (_BMP_TOKEN_SPLIT_RE if narrow else _TOKEN_SPLIT_RE).split(text)
     if len(parts) == 1:
         return parts, [], []
     words = parts[1::2]

@@ -25,6 +25,8 @@ from anonymizer.store import (
     RollupHashtagMonth,
     RollupHour,
     RollupHourMonth,
+    RollupKeyword,
+    RollupKeywordMonth,
     RollupTopic,
     RollupTopicMonth,
 )
@@ -174,6 +176,11 @@ def topics(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
 def hashtags(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
     """Messages per hashtag over the whole range (the topic filter does not apply)."""
     return _by_label(session, where, RollupHashtag, RollupHashtagMonth, "hashtag")
+
+
+def keywords(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
+    """Messages per keyword over the whole range (the topic filter does not apply)."""
+    return _by_label(session, where, RollupKeyword, RollupKeywordMonth, "keyword")
 
 
 def languages(*, session: Session, where: ReportFilter) -> dict[str, Cell]:

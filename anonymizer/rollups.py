@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
+from anonymizer.keywords import keywords_of
 from anonymizer.store import (
     ROLLUPS,
     ResearchRecord,
@@ -25,6 +26,8 @@ from anonymizer.store import (
     RollupHashtagMonth,
     RollupHour,
     RollupHourMonth,
+    RollupKeyword,
+    RollupKeywordMonth,
     RollupTopic,
     RollupTopicMonth,
 )
@@ -71,6 +74,37 @@ def _records_of(session: Session, day: date) -> Iterator[Any]:
         col(ResearchRecord.time_bucket) < start + timedelta(days=1),
     )
     yield from session.execute(statement)
+
+
+def _texts_of(session: Session, day: date) -> Iterator[Any]:
+    start = datetime.combine(day, time())
+    statement = sa_select(
+        *(getattr(ResearchRecord, name) for name in DIMENSIONS),
+        col(ResearchRecord.author_pseudonym),
+        col(ResearchRecord.redacted_text),
+    ).where(
+        col(ResearchRecord.time_bucket) >= start,
+        col(ResearchRecord.time_bucket) < start + timedelta(days=1),
+    )
+    yield from session.execute(statement)
+
+
+def keyword_rows(*, day: date, records: Iterable[Any]) -> list[dict[str, Any]]:
+    """The keyword rollup rows of one day's (dimensions..., author, redacted text) records."""
+    cells: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
+    for account, platform, kind, language, author, text in records:
+        # A message counts once per keyword, however often it uses it.
+        for word in keywords_of(str(text or "")):
+            cells[(account, platform, kind, language, word)].add(author)
+    return [
+        {
+            "day": day,
+            **dict(zip((*DIMENSIONS, "keyword"), key, strict=True)),
+            "count": cell.count,
+            "authors": len(cell.authors),
+        }
+        for key, cell in cells.items()
+    ]
 
 
 def _labels(values: Any) -> set[str]:
@@ -153,6 +187,7 @@ def refresh_days(*, session: Session, days: Iterable[date]) -> int:
     written = 0
     for day in sorted(set(days)):
         rows = rollup_rows(day=day, records=_records_of(session, day))
+        rows[RollupKeyword] = keyword_rows(day=day, records=_texts_of(session, day))
         for table in ROLLUPS:
             session.execute(delete(table).where(col(table.day) == day))  # type: ignore[attr-defined]
             if rows[table]:
@@ -171,15 +206,29 @@ def next_month(month: date) -> date:
     return (month + timedelta(days=32)).replace(day=1)
 
 
-def refresh_months(*, session: Session, months: Iterable[date]) -> int:
-    """Rebuild the monthly rollups from the daily ones: counts add up, authors take the max."""
+LABELLED: dict[str, tuple[Any, Any]] = {
+    "topic": (RollupTopic, RollupTopicMonth),
+    "hashtag": (RollupHashtag, RollupHashtagMonth),
+    "keyword": (RollupKeyword, RollupKeywordMonth),
+}
+
+
+def refresh_months(
+    *,
+    session: Session,
+    months: Iterable[date],
+    labels: Iterable[str] = tuple(LABELLED),
+    hours: bool = True,
+) -> int:
+    """Rebuild the monthly rollups from the daily ones: counts add up, authors take the max.
+
+    `labels` and `hours` choose the tables, so a migration can fill only those that exist.
+    """
     written = 0
+    chosen = [(*LABELLED[label], label) for label in labels]
     for month in sorted(set(months)):
         span = (month, next_month(month))
-        for daily, monthly, label in (
-            (RollupTopic, RollupTopicMonth, "topic"),
-            (RollupHashtag, RollupHashtagMonth, "hashtag"),
-        ):
+        for daily, monthly, label in chosen:
             session.execute(delete(monthly).where(col(monthly.day) == month))
             keys = [getattr(daily, name) for name in (*DIMENSIONS, label)]
             rows = session.execute(
@@ -196,7 +245,8 @@ def refresh_months(*, session: Session, months: Iterable[date]) -> int:
             if values:
                 session.execute(insert(monthly), values)
                 written += len(values)
-        written += _refresh_hour_month(session, *span)
+        if hours:
+            written += _refresh_hour_month(session, *span)
     return written
 
 

@@ -133,6 +133,21 @@ class RollupHashtag(ResearchBase, table=True):
     authors: int
 
 
+class RollupKeyword(ResearchBase, table=True):
+    """Messages per day, channel dimensions and keyword of the redacted text."""
+
+    __tablename__ = "rollup_keyword"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    keyword: str = Field(max_length=200, primary_key=True)
+    count: int
+    authors: int
+
+
 class RollupHour(ResearchBase, table=True):
     """Messages per day, UTC hour and channel dimensions, for the hour-of-week view."""
 
@@ -183,6 +198,21 @@ class RollupHashtagMonth(ResearchBase, table=True):
     authors: int
 
 
+class RollupKeywordMonth(ResearchBase, table=True):
+    """Messages per month, channel dimensions and keyword."""
+
+    __tablename__ = "rollup_keyword_month"
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    keyword: str = Field(max_length=200, primary_key=True)
+    count: int
+    authors: int
+
+
 class RollupHourMonth(ResearchBase, table=True):
     """Messages per month, weekday (0 = Monday), UTC hour and channel dimensions."""
 
@@ -199,5 +229,16 @@ class RollupHourMonth(ResearchBase, table=True):
     authors: int
 
 
-ROLLUPS: tuple[type[ResearchBase], ...] = (RollupDay, RollupTopic, RollupHashtag, RollupHour)
-MONTHLY: tuple[type[ResearchBase], ...] = (RollupTopicMonth, RollupHashtagMonth, RollupHourMonth)
+ROLLUPS: tuple[type[ResearchBase], ...] = (
+    RollupDay,
+    RollupTopic,
+    RollupHashtag,
+    RollupKeyword,
+    RollupHour,
+)
+MONTHLY: tuple[type[ResearchBase], ...] = (
+    RollupTopicMonth,
+    RollupHashtagMonth,
+    RollupKeywordMonth,
+    RollupHourMonth,
+)

@@ -6,7 +6,8 @@
 
 Seeding: records are generated a day at a time (13,700 a day for ten million over two years)
 with a realistic spread: three accounts on three platforms, three channel kinds, German and
-English, three sentiment labels, a dozen topics and a Zipf-like tail of hashtags, and authors
+English, three sentiment labels, a dozen topics, Zipf-like tails of hashtags and of keywords
+(four words a message from a vocabulary of 500), and authors
 drawn from a pool that changes every month (pseudonym keys rotate monthly). Each day's
 rollups are computed by `anonymizer.rollups.rollup_rows`, the very function the drain uses, and
 inserted; the raw records themselves are not inserted unless `--raw` is given, because no report
@@ -41,7 +42,7 @@ from sqlmodel import Session  # noqa: E402
 from anonymizer import report_queries as queries  # noqa: E402
 from anonymizer.disclosure import Protection  # noqa: E402
 from anonymizer.report_queries import ReportFilter  # noqa: E402
-from anonymizer.rollups import month_of, refresh_months, rollup_rows  # noqa: E402
+from anonymizer.rollups import keyword_rows, month_of, refresh_months, rollup_rows  # noqa: E402
 from anonymizer.store import (  # noqa: E402
     MONTHLY,
     ROLLUPS,
@@ -49,6 +50,7 @@ from anonymizer.store import (  # noqa: E402
     RollupDay,
     RollupHashtag,
     RollupHour,
+    RollupKeyword,
     RollupTopic,
     metadata,
 )
@@ -62,11 +64,14 @@ TOPICS = (
 )  # fmt: skip
 HASHTAGS = [f"tag{n}" for n in range(300)]
 HASHTAG_WEIGHTS = [1 / (n + 1) for n in range(300)]
+KEYWORDS = [f"wort{n}" for n in range(500)]
+KEYWORD_WEIGHTS = [1 / (n + 1) for n in range(500)]
+WORDS_PER_MESSAGE = 4
 DAYS = 730
 
 
 def generate_day(day: date, count: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
-    """One day's records as the tuples `rollup_rows` reads."""
+    """One day's records as the tuples `rollup_rows` reads, plus a redacted text."""
     month = day.year * 12 + day.month
     pool = 150_000
     for _ in range(count):
@@ -85,6 +90,7 @@ def generate_day(day: date, count: int, rng: random.Random) -> Iterator[tuple[An
             datetime.combine(day, datetime.min.time()) + timedelta(hours=rng.randrange(24)),
             topics,
             tags,
+            " ".join(rng.choices(KEYWORDS, KEYWORD_WEIGHTS, k=WORDS_PER_MESSAGE)),
         )
 
 
@@ -110,6 +116,7 @@ def synthesize_day(
     """One day's rollup rows drawn directly from the same distribution as `generate_day`."""
     rows: dict[type[Any], list[dict[str, Any]]] = {t: [] for t in ROLLUPS}
     tag_total = sum(HASHTAG_WEIGHTS)
+    word_total = sum(KEYWORD_WEIGHTS)
     for account, platform in ACCOUNTS:
         for kind in KINDS:
             for language, language_share in (("de", 0.7), ("en", 0.3)):
@@ -146,6 +153,12 @@ def synthesize_day(
                         rows[RollupHashtag].append(
                             {**dims, "hashtag": tag, "count": n, "authors": _authors(rng, n)}
                         )
+                for word, weight in zip(KEYWORDS, KEYWORD_WEIGHTS, strict=True):
+                    n = poisson(rng, mu * WORDS_PER_MESSAGE * weight / word_total)
+                    if n:
+                        rows[RollupKeyword].append(
+                            {**dims, "keyword": word, "count": n, "authors": _authors(rng, n)}
+                        )
     return rows
 
 
@@ -154,7 +167,9 @@ def insert_records(
 ) -> None:
     """Generate one day's records, roll them up as the drain does, and insert the raw ones too."""
     rows = list(generate_day(day, per_day, rng))
-    for table, values in rollup_rows(day=day, records=rows).items():
+    rolled = rollup_rows(day=day, records=[r[:10] for r in rows])
+    rolled[RollupKeyword] = keyword_rows(day=day, records=[(*r[:4], r[6], r[10]) for r in rows])
+    for table, values in rolled.items():
         if values:
             connection.execute(insert(table), values)
     if raw:
@@ -173,7 +188,7 @@ def insert_records(
                     "time_bucket": r[7],
                     "topics": r[8],
                     "hashtags": r[9],
-                    "redacted_text": "text",
+                    "redacted_text": r[10],
                 }
                 for n, r in enumerate(rows)
             ],
@@ -262,6 +277,7 @@ def main() -> None:
         "sentiment": lambda s, w: queries.sentiment(session=s, where=w),
         "topics": lambda s, w: queries.topics(session=s, where=w),
         "hashtags": lambda s, w: queries.hashtags(session=s, where=w),
+        "keywords": lambda s, w: queries.keywords(session=s, where=w),
         "languages": lambda s, w: queries.languages(session=s, where=w),
         "hour_of_week": lambda s, w: queries.hour_of_week(session=s, where=w),
         "filter options": lambda s, w: queries.options(session=s, since=w.since, until=w.until),

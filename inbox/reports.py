@@ -133,7 +133,7 @@ def csv_response(table: Table, labels: list[str], k: int) -> Response:
 @bp.get("")
 @roles_required(Role.marketing, Role.admin)
 def index() -> Any:
-    """The trend report: volume, sentiment, topics, hashtags, languages and hours of the week."""
+    """The trend report: volume, sentiment, topics, hashtags, keywords, languages and hours."""
     research = db.research_session()
     today = utcnow().date()
     _days, start, end = parse_range(request.args, today)
@@ -182,6 +182,7 @@ def index() -> Any:
         ),
         "topics": horizontal_chart(tables["topics"], labels["topics"], k),
         "hashtags": horizontal_chart(tables["hashtags"], labels["hashtags"], k),
+        "keywords": horizontal_chart(tables["keywords"], labels["keywords"], k),
         "languages": horizontal_chart(tables["languages"], labels["languages"], k),
         "hours": heat_chart(tables["hours"], labels["hours"], k),
     }

@@ -231,6 +231,15 @@ def all_tables(
             hide_suppressed=True,
             limit=TOP_HASHTAGS,
         ),
+        # Keywords may be names the detectors missed: only those of k authors are listed.
+        labelled_table(
+            name="keywords",
+            cells=queries.keywords(session=session, where=where),
+            protection=protection,
+            report=span + "|keywords",
+            hide_suppressed=True,
+            limit=TOP_HASHTAGS,
+        ),
         labelled_table(
             name="languages",
             cells=queries.languages(session=session, where=where),

@@ -8,12 +8,21 @@ from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from anonymizer.disclosure import Cell
-from anonymizer.report_queries import ReportFilter, hashtags, hour_of_week, spans, topics
+from anonymizer.report_queries import (
+    ReportFilter,
+    hashtags,
+    hour_of_week,
+    keywords,
+    spans,
+    topics,
+)
 from anonymizer.rollups import refresh_days, refresh_range
 from anonymizer.store import (
     ResearchRecord,
     RollupDay,
     RollupHashtag,
+    RollupKeyword,
+    RollupKeywordMonth,
     RollupTopic,
     RollupTopicMonth,
 )
@@ -54,6 +63,8 @@ def test_a_refresh_rebuilds_a_day_and_repeating_it_changes_nothing(research: Ses
     assert (topic.topic, topic.count, topic.authors) == ("delivery", 3, 2)
     tag = research.exec(select(RollupHashtag)).one()
     assert (tag.hashtag, tag.count) == ("lieferung", 3)  # one count per message, case folded
+    words = {r.keyword: (r.count, r.authors) for r in research.exec(select(RollupKeyword))}
+    assert words == {"paket": (3, 2), "fehlt": (3, 2)}
 
 
 def test_deleted_records_leave_the_rollups_on_the_next_refresh(research: Session) -> None:
@@ -94,6 +105,32 @@ def test_upgrading_the_research_store_backfills_rollups(database_urls: DatabaseU
         engine.dispose()
 
 
+def test_upgrading_to_keyword_rollups_backfills_them(database_urls: DatabaseUrls) -> None:
+    engine = make_engine(database_urls.research)
+    try:
+        migrate.upgrade(engine, "research", "0003_research")
+        with engine.begin() as connection:
+            for n, author in enumerate(("a", "b", "b")):
+                connection.execute(
+                    text(
+                        "INSERT INTO research_record (id, account_label, platform, channel_kind,"
+                        " time_bucket, language, redacted_text, topics, hashtags,"
+                        " sentiment_label, sentiment_score, author_pseudonym) VALUES (:id,"
+                        " 'Q', 'demo', 'dm', :when, 'de', :text, '[]', '[]',"
+                        " 'neutral', 0.5, :author)"
+                    ),
+                    {"id": f"r{n}", "when": WHEN, "author": author, "text": "<PERSON> Paket fehlt"},
+                )
+        migrate.upgrade(engine, "research")
+        with Session(engine) as research:
+            rows = {r.keyword: (r.count, r.authors) for r in research.exec(select(RollupKeyword))}
+            assert rows == {"paket": (3, 2), "fehlt": (3, 2)}
+            month = research.exec(select(RollupKeywordMonth.count)).all()
+            assert month == [3, 3]
+    finally:
+        engine.dispose()
+
+
 def test_ranges_over_whole_months_read_the_monthly_rollups_with_the_same_result(
     research: Session,
 ) -> None:
@@ -118,6 +155,16 @@ def test_ranges_over_whole_months_read_the_monthly_rollups_with_the_same_result(
     )
     assert topics(session=research, where=where) == {"A": Cell(count=16, authors=6)}
     assert hashtags(session=research, where=where) == {"lieferung": Cell(count=16, authors=6)}
+    assert keywords(session=research, where=where) == {
+        "paket": Cell(count=16, authors=6),
+        "fehlt": Cell(count=16, authors=6),
+    }
+    keyword_month = research.exec(
+        select(RollupKeywordMonth).where(
+            RollupKeywordMonth.keyword == "paket", RollupKeywordMonth.day == date(2026, 10, 1)
+        )
+    ).one()
+    assert (keyword_month.day, keyword_month.count) == (date(2026, 10, 1), 9)
     hours = hour_of_week(session=research, where=where)
     # Sep 30, Oct 10 and Nov 2 2026 were Wednesday, Saturday and Monday.
     assert hours == {

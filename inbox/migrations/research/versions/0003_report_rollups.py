@@ -124,7 +124,10 @@ def _backfill() -> None:
             if values:
                 bind.execute(meta.tables[model.__tablename__].insert(), values)
     with Session(bind=bind) as session:
-        refresh_months(session=session, months={month_of(day) for day in days})
+        # Only this revision's tables: later ones (keywords, 0004) do not exist yet.
+        refresh_months(
+            session=session, months={month_of(day) for day in days}, labels=("topic", "hashtag")
+        )
         session.flush()
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from cryptography.fernet import MultiFernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from inbox.models import Account, AccountStatus, AuditEvent, Role
+from inbox.ingest import ingest
+from inbox.models import Account, AccountStatus, AuditEvent, Message, Role
 from inbox.types import utcnow
-from tests.conftest import login, login_admin, make_account, make_user, post_form
+from tests.conftest import login, login_admin, make_account, make_item, make_user, post_form
 
 
 def test_admins_see_each_accounts_state_and_last_error(
@@ -64,3 +67,38 @@ def test_agents_and_marketing_may_not_see_accounts(app: Flask, session: Session)
         client = app.test_client()
         login(client, make_user(session, role=role).email)
         assert client.get("/admin/accounts").status_code == 403
+
+
+def test_accounts_show_items_received_today_in_the_teams_time_zone(
+    client: FlaskClient, session: Session, fernet: MultiFernet
+) -> None:
+    account = make_account(session, fernet)
+    other = Account(
+        platform="demo",
+        display_name="Quendel Style",
+        platform_account_id="demo-style",
+        credentials_encrypted=b"",
+    )
+    session.add(other)
+    session.commit()
+    zone = ZoneInfo("Europe/Berlin")
+    midnight = datetime.combine(utcnow().astimezone(zone).date(), time(), tzinfo=zone)
+    arrivals = {
+        "today-1": (account, midnight + timedelta(seconds=1)),
+        "today-2": (account, utcnow()),
+        "yesterday": (account, midnight - timedelta(seconds=1)),
+        "other": (other, utcnow()),
+    }
+    for external_id, (owner, received_at) in arrivals.items():
+        ingest(session=session, account=owner, item=make_item(external_id=external_id))
+        message = session.exec(select(Message).where(Message.external_id == external_id)).one()
+        message.received_at = received_at
+        session.add(message)
+    session.commit()
+    login_admin(client, session)
+
+    page = client.get("/admin/accounts").get_data(as_text=True)
+
+    assert "Items today" in page
+    counts = re.findall(r'<td class="today">(\d+)</td>', page)
+    assert counts == ["2", "1"]

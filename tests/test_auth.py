@@ -110,7 +110,7 @@ def test_marketing_logs_in_and_lands_on_reports(client: FlaskClient, session: Se
     assert path_of(response) == "/reports"
     reports = client.get("/reports")
     assert reports.status_code == 200
-    assert "Messages per day and channel" in reports.get_data(as_text=True)
+    assert "<h1>Trend report</h1>" in reports.get_data(as_text=True)
 
 
 def test_start_page_sends_a_logged_in_user_to_their_role_home(

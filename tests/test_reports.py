@@ -14,8 +14,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, func, select
 
+from anonymizer.keywords import keywords_of
 from anonymizer.rollups import refresh_days
-from anonymizer.store import ResearchRecord, RollupDay, RollupHashtag, RollupHour, RollupTopic
+from anonymizer.store import (
+    ResearchRecord,
+    RollupDay,
+    RollupHashtag,
+    RollupHour,
+    RollupKeyword,
+    RollupTopic,
+)
 from inbox.models import Contact, Role, User
 from inbox.privacy_models import Setting
 from inbox.types import utcnow
@@ -240,6 +248,9 @@ def test_rollups_equal_the_raw_counts_after_a_drain(
     assert (research.exec(select(func.sum(RollupTopic.count))).one() or 0) == topic_count
     tag_count = sum(len({t.lower() for t in r.hashtags}) for r in records)
     assert (research.exec(select(func.sum(RollupHashtag.count))).one() or 0) == tag_count
+    word_count = sum(len(keywords_of(r.redacted_text)) for r in records)
+    assert word_count > 0
+    assert (research.exec(select(func.sum(RollupKeyword.count))).one() or 0) == word_count
     for row in research.exec(select(RollupDay)).all():
         authors = {
             r.author_pseudonym

@@ -59,9 +59,11 @@ def test_the_research_store_holds_nothing_of_the_inbox_and_the_inbox_nothing_of_
             "rollup_day",
             "rollup_topic",
             "rollup_hashtag",
+            "rollup_keyword",
             "rollup_hour",
             "rollup_topic_month",
             "rollup_hashtag_month",
+            "rollup_keyword_month",
             "rollup_hour_month",
         }
         assert not inbox_tables & research_tables

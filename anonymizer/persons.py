@@ -6,7 +6,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterator
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, compress
 
 from anonymizer.cues import (
     AFTER_CUES,
@@ -238,8 +238,9 @@ def find_people(text: str) -> Iterator[Entity]:
     if not keys:
         return
     first_or_genitive, watched = _watched_words()
-    # One pass finds the few words that any rule below looks at.
-    hits = [at for at, key in enumerate(keys) if key in watched]
+    # One pass finds the few words that any rule below looks at; compress() and map() make
+    # it without a bytecode loop over the words.
+    hits = list(compress(range(len(keys)), map(watched.__contains__, keys)))
     evidence = _evidence(text, parts, keys, hits, first_or_genitive)
     lists = lexicon()
     first, surnames, _ = lists

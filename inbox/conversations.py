@@ -154,8 +154,9 @@ def contact_panel(
     if accounts is not None:
         query = query.where(col(Conversation.account_id).in_(sorted(accounts)))
     earlier = session.exec(
-        query.order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
-        .limit(EARLIER_LIMIT)
+        query.order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc()).limit(
+            EARLIER_LIMIT
+        )
     ).all()
     return ContactPanel(profile_url=profile_url(contact), earlier=list(earlier))
 

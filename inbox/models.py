@@ -203,9 +203,7 @@ class Conversation(SQLModel, table=True):
     snoozed_until: datetime | None = _optional_at()
     is_spam: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     # True when an agent wrote first: every send then needs the contact's recorded consent.
-    initiated_by_agent: bool = Field(
-        default=False, sa_column_kwargs={"server_default": sa_false()}
-    )
+    initiated_by_agent: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     # ISO 639-1 code of the first customer message, detected at ingestion; None if unsure.
     language: str | None = Field(default=None, max_length=8)
     # Service-level figures for reports: seconds from a customer's waiting to our answer.

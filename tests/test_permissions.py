@@ -135,7 +135,8 @@ def world(session: Session, fernet: MultiFernet) -> World:
     session.add_all([contact, failed, canned, letter, consent])
     session.commit()
     assert failed.id and canned.id and letter.id and consent.id
-    # The user the admin pages for users act on: not the one logged in, since the walk deactivates them.
+    # The user the admin pages for users act on: not the one logged in, since the walk
+    # deactivates them.
     colleague = make_user(session, role=Role.agent, name="Kolja Kollege")
     assert colleague.id is not None
     return World(

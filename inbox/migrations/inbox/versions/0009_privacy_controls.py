@@ -58,9 +58,7 @@ def upgrade() -> None:
     op.add_column("account", sa.Column("raw_purged_before", AT, nullable=True))
     op.add_column(
         "conversation",
-        sa.Column(
-            "initiated_by_agent", sa.Boolean(), nullable=False, server_default=sa.false()
-        ),
+        sa.Column("initiated_by_agent", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.add_column("auditevent", sa.Column("contact_id", sa.Integer(), nullable=True))
     op.add_column("auditevent", sa.Column("hash", sa.String(length=64), nullable=True))
@@ -68,9 +66,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_message_account_received", "message", ["account_id", "received_at"], unique=False
     )
-    op.create_index(
-        "ix_message_author_contact", "message", ["author_contact_id"], unique=False
-    )
+    op.create_index("ix_message_author_contact", "message", ["author_contact_id"], unique=False)
     op.create_table(
         "consenttext",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -87,65 +87,50 @@ def daily_volume(*, session: Session, since: datetime, until: datetime) -> list[
 # not add up across rows (see anonymizer/disclosure.py for how reports use them).
 
 
-class RollupDay(ResearchBase, table=True):
+class _Cell(ResearchBase):
+    """The key every rollup but the hourly ones starts with, and what each row counts: a day
+    (the first of the month in monthly tables) and the channel dimensions."""
+
+    day: date = Field(sa_type=Date, primary_key=True)
+    account_label: str = Field(max_length=200, primary_key=True)
+    platform: str = Field(max_length=32, primary_key=True)
+    channel_kind: str = Field(max_length=16, primary_key=True)
+    language: str = Field(max_length=8, primary_key=True)
+    count: int
+    authors: int
+
+
+class RollupDay(_Cell, table=True):
     """Messages per day, channel dimensions and sentiment label."""
 
     __tablename__ = "rollup_day"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     sentiment_label: str = Field(max_length=8, primary_key=True)
-    count: int
     score_sum: float
-    authors: int
 
 
-class RollupTopic(ResearchBase, table=True):
+class RollupTopic(_Cell, table=True):
     """Messages per day, channel dimensions and topic."""
 
     __tablename__ = "rollup_topic"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     topic: str = Field(max_length=200, primary_key=True)
-    count: int
-    authors: int
 
 
-class RollupHashtag(ResearchBase, table=True):
+class RollupHashtag(_Cell, table=True):
     """Messages per day, channel dimensions and hashtag."""
 
     __tablename__ = "rollup_hashtag"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     hashtag: str = Field(max_length=200, primary_key=True)
-    count: int
-    authors: int
 
 
-class RollupKeyword(ResearchBase, table=True):
+class RollupKeyword(_Cell, table=True):
     """Messages per day, channel dimensions and keyword of the redacted text."""
 
     __tablename__ = "rollup_keyword"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     keyword: str = Field(max_length=200, primary_key=True)
-    count: int
-    authors: int
 
 
 class RollupHour(ResearchBase, table=True):
@@ -168,49 +153,28 @@ class RollupHour(ResearchBase, table=True):
 # whole months and the daily tables only for the days at either end.
 
 
-class RollupTopicMonth(ResearchBase, table=True):
+class RollupTopicMonth(_Cell, table=True):
     """Messages per month, channel dimensions and topic."""
 
     __tablename__ = "rollup_topic_month"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     topic: str = Field(max_length=200, primary_key=True)
-    count: int
-    authors: int
 
 
-class RollupHashtagMonth(ResearchBase, table=True):
+class RollupHashtagMonth(_Cell, table=True):
     """Messages per month, channel dimensions and hashtag."""
 
     __tablename__ = "rollup_hashtag_month"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     hashtag: str = Field(max_length=200, primary_key=True)
-    count: int
-    authors: int
 
 
-class RollupKeywordMonth(ResearchBase, table=True):
+class RollupKeywordMonth(_Cell, table=True):
     """Messages per month, channel dimensions and keyword."""
 
     __tablename__ = "rollup_keyword_month"
 
-    day: date = Field(sa_type=Date, primary_key=True)
-    account_label: str = Field(max_length=200, primary_key=True)
-    platform: str = Field(max_length=32, primary_key=True)
-    channel_kind: str = Field(max_length=16, primary_key=True)
-    language: str = Field(max_length=8, primary_key=True)
     keyword: str = Field(max_length=200, primary_key=True)
-    count: int
-    authors: int
 
 
 class RollupHourMonth(ResearchBase, table=True):

@@ -318,5 +318,6 @@ class DeadLetter(SQLModel, table=True):
 
 # The agents' workflow tables live in their own module; importing it here registers them with
 # the metadata wherever the models are loaded. At this point every name it imports is defined.
+from inbox import heartbeat as _heartbeat  # noqa: E402,F401
 from inbox import privacy_models as _privacy_models  # noqa: E402,F401
 from inbox import workflow_models as _workflow_models  # noqa: E402,F401

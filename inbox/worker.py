@@ -24,6 +24,7 @@ from inbox.accounts import connector_for
 from inbox.config import multi_fernet
 from inbox.crypto import CredentialsError
 from inbox.db import databases
+from inbox.heartbeat import beat
 from inbox.ingest import BatchResult, commit_batch
 from inbox.models import Account, AccountStatus, PollRun
 from inbox.replies import deliver, stuck_replies
@@ -254,6 +255,15 @@ def apply_retention(ctx: WorkerContext) -> RetentionReport | None:
     return report
 
 
+HEARTBEAT_SECONDS = 15
+
+
+def heartbeat(ctx: WorkerContext) -> None:
+    """Tell `/readyz` and `socialcare check` that this worker is alive."""
+    with Session(ctx.inbox) as session:
+        beat(session=session, owner=ctx.owner)
+
+
 def sync_jobs(ctx: WorkerContext, scheduler: BaseScheduler) -> None:
     """Keep one poll job per active account, at the account's interval."""
     with Session(ctx.inbox) as session:
@@ -288,6 +298,9 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
         "coalesce": True,
         "next_run_time": utcnow(),
     }
+    scheduler.add_job(
+        heartbeat, "interval", args=[ctx], id="heartbeat", seconds=HEARTBEAT_SECONDS, **common
+    )
     scheduler.add_job(
         sync_jobs, "interval", args=[ctx, scheduler], id="sync", seconds=ctx.sync_seconds, **common
     )

@@ -19,6 +19,7 @@ from sqlmodel import Session, func, select
 from anonymizer.store import ResearchRecord
 from inbox import create_app, migrate
 from inbox.db import databases
+from inbox.heartbeat import WorkerHeartbeat, forget_older_than, latest
 from inbox.models import Account, AccountStatus, DeadLetter, Message, PollRun
 from inbox.types import utcnow
 from inbox.worker import (
@@ -26,6 +27,7 @@ from inbox.worker import (
     acquire_lease,
     configure,
     context_from_app,
+    heartbeat,
     poll_account,
     release_lease,
     sync_jobs,
@@ -143,7 +145,7 @@ def test_the_schedule_has_one_poll_job_per_active_account_and_the_drain(
     scheduler = configure(BackgroundScheduler(timezone="UTC"), ctx)
     sync_jobs(ctx, scheduler)
     ids = {job.id for job in scheduler.get_jobs()}
-    assert ids == {"sync", "drain", "resend", "retention", f"poll:{active.id}"}
+    assert ids == {"heartbeat", "sync", "drain", "resend", "retention", f"poll:{active.id}"}
     poll_job = scheduler.get_job(f"poll:{active.id}")
     assert poll_job.trigger.interval == timedelta(seconds=active.poll_interval_seconds)
 
@@ -151,7 +153,13 @@ def test_the_schedule_has_one_poll_job_per_active_account_and_the_drain(
     session.add(active)
     session.commit()
     sync_jobs(ctx, scheduler)
-    assert {job.id for job in scheduler.get_jobs()} == {"sync", "drain", "resend", "retention"}
+    assert {job.id for job in scheduler.get_jobs()} == {
+        "heartbeat",
+        "sync",
+        "drain",
+        "resend",
+        "retention",
+    }
 
 
 def test_the_worker_command_polls_and_fills_the_research_store(
@@ -220,3 +228,21 @@ def test_two_workers_never_poll_one_account_at_the_same_time(
         assert earlier.finished_at <= later.started_at, (earlier, later)
     stored = session.exec(select(Message.external_id)).all()
     assert len(stored) == len(set(stored)) == sum(run.new for run in runs)
+
+
+def test_each_worker_beats_under_its_own_name_and_the_newest_beat_is_read(
+    app: Flask, session: Session
+) -> None:
+    ctx = context_from_app(app)
+    assert latest(session=session) is None
+    before = utcnow()
+    heartbeat(ctx)
+    heartbeat(dataclasses.replace(ctx, owner="other-host:1"))
+    beats = session.exec(select(WorkerHeartbeat)).all()
+    assert {beat.owner for beat in beats} == {ctx.owner, "other-host:1"}
+    newest = latest(session=session)
+    assert newest is not None and newest >= before
+    # A stopped worker's beat can be forgotten; a live one's stays.
+    assert forget_older_than(session=session, before=before) == 0
+    assert forget_older_than(session=session, before=utcnow() + timedelta(seconds=1)) == 2
+    assert latest(session=session) is None

@@ -35,14 +35,36 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     _default_database_urls(app)
     default_config.check(app.config)
+    if int(app.config["PROXY_HOPS"]) > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from inbox import admin, agent, auth, cli, db, i18n, reports, security, webhooks
+        # Trust exactly as many proxies as configured: more would let clients forge addresses.
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
+    from inbox import (
+        admin,
+        agent,
+        auth,
+        cli,
+        db,
+        health,
+        i18n,
+        observability,
+        reports,
+        security,
+        webhooks,
+    )
+
+    observability.init_app(app)
     db.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     security.init_app(app)
     webhooks.init_app(app)
+    app.register_blueprint(health.bp)
     app.register_blueprint(agent.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(admin.bp)

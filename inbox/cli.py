@@ -226,3 +226,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(worker)
+    from inbox import cli_ops
+
+    cli_ops.init_app(app)

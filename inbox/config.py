@@ -51,6 +51,15 @@ LOGIN_LOCKOUT_MINUTES = 15
 # Minutes between the right password and the second factor before the login starts over.
 LOGIN_CODE_MINUTES = 5
 WTF_CSRF_TIME_LIMIT = None
+# Operations. How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: none,
+# the headers are ignored). /metrics answers only with this bearer token (unset: 404).
+PROXY_HOPS = 0
+METRICS_TOKEN = ""
+# "json" (one object per line, for log shippers) or "text" (for a terminal).
+LOG_FORMAT = "json"
+LOG_LEVEL = "INFO"
+# /readyz and `socialcare check` call the workers down when none beat for this long.
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = 90
 
 PLACEHOLDER_SECRETS = frozenset({"", "dev", "change-me", "changeme", "secret", "please-change"})
 MIN_SECRET_LENGTH = 32

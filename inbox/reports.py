@@ -20,7 +20,8 @@ from inbox.auth import roles_required
 from inbox.models import Role
 from inbox.reports_charts import columns_chart, heat_chart, horizontal_chart, stacked_chart
 from inbox.reports_kpis import ServiceSummary, service_summary
-from inbox.reports_tables import SENTIMENTS, Row, Table, all_tables, report_privacy
+from inbox.reports_secondary import report_tables
+from inbox.reports_tables import SENTIMENTS, Row, Table, report_privacy
 from inbox.types import utcnow
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -102,6 +103,12 @@ def _defused(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _csv_cell(cell: Shown, k: int) -> str:
+    if cell.secondary:
+        return "hidden"
+    return f"< {k}" if cell.value is None else str(cell.value)
+
+
 def csv_response(table: Table, labels: list[str], k: int) -> Response:
     """One table as a CSV download, suppressed cells as "< k", formulas defused."""
     buffer = io.StringIO()
@@ -110,12 +117,7 @@ def csv_response(table: Table, labels: list[str], k: int) -> Response:
     writer.writerow(header + (["flag"] if table.name == "topics" else []))
     for row, label in zip(table.rows, labels, strict=True):
         key = row.key if table.name in ("volume", "sentiment", "service") else label
-        cells = [
-            (f"< {k}" if cell.value is None else str(cell.value))
-            if isinstance(cell, Shown)
-            else cell
-            for cell in row.cells
-        ]
+        cells = [_csv_cell(cell, k) if isinstance(cell, Shown) else cell for cell in row.cells]
         extra = [str(row.total)] if table.row_totals else []
         flag = [row.flag] if table.name == "topics" else []
         writer.writerow([_defused(value) for value in [key, *cells, *extra, *flag]])
@@ -153,7 +155,7 @@ def index() -> Any:
         session=db.session(), secret=str(current_app.config["SECRET_KEY"]).encode()
     )
     signature = "|".join(f"{name}={choice.values.get(name, '')}" for name in FILTERS)
-    tables = all_tables(session=research, where=where, protection=protection, report=signature)
+    tables = report_tables(session=research, where=where, protection=protection, report=signature)
     service = service_summary(
         session=db.session(),
         since=where.since,

@@ -38,6 +38,8 @@ class Chart:
 def _text(cell: Shown | str, k: int) -> str:
     if isinstance(cell, str):
         return cell
+    if cell.secondary:
+        return "×"
     return f"< {k}" if cell.value is None else str(cell.value)
 
 

@@ -1,4 +1,9 @@
-"""The trend report's tables: query results protected cell by cell, with totals of shown cells."""
+"""The trend report's tables: query results protected cell by cell, with totals of shown cells.
+
+Tables keep the true counts of their cells beside the shown ones (never rendered), so that
+`inbox.reports_secondary` can hide more cells across the tables of a page before the totals
+are added up.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,9 @@ class Table:
     rows: list[Row] = field(default_factory=list)
     totals: list[int | None] = field(default_factory=list)
     row_totals: bool = False
+    # The true counts behind the shown cells, by (row, column), for secondary suppression.
+    # Never rendered: templates and CSV read rows and totals only.
+    true_counts: dict[tuple[int, int], Cell] = field(default_factory=dict, repr=False)
 
     def add_totals(self) -> None:
         """Column totals (and the grand total) as sums of shown cells, never of true counts."""
@@ -91,23 +99,19 @@ def volume_table(
     before = _bucketed(unit, queries.volume(session=session, where=before_where))
     offset = timedelta(days=where.days)
     table = Table(name="volume", columns=["current", "previous"])
-    for bucket in buckets:
+    for index, bucket in enumerate(buckets):
         earlier = queries.week_of(bucket - offset) if unit == "week" else bucket - offset
-        cells = [
-            protect(
-                cell=now.get(bucket, Cell(0, 0)),
-                protection=protection,
-                report=report,
-                key=("volume", bucket.isoformat()),
-            ),
-            protect(
-                cell=before.get(earlier, Cell(0, 0)),
-                protection=protection,
-                report=report,
-                key=("volume", earlier.isoformat()),
-            ),
-        ]
-        table.rows.append(Row(key=bucket.isoformat(), label=unit, cells=list(cells)))
+        pair = (now.get(bucket, Cell(0, 0)), before.get(earlier, Cell(0, 0)))
+        keys = (bucket, earlier)
+        cells: list[Shown | str] = []
+        for column, (cell, key) in enumerate(zip(pair, keys, strict=True)):
+            table.true_counts[(index, column)] = cell
+            cells.append(
+                protect(
+                    cell=cell, protection=protection, report=report, key=("volume", key.isoformat())
+                )
+            )
+        table.rows.append(Row(key=bucket.isoformat(), label=unit, cells=cells))
     table.add_totals()
     return table
 
@@ -127,8 +131,9 @@ def sentiment_table(
         bucket = queries.week_of(day) if unit == "week" else day
         scores[bucket] = scores.get(bucket, 0.0) + score
     table = Table(name="sentiment", columns=[*SENTIMENTS, "average"], row_totals=True)
-    for bucket in buckets:
+    for index, bucket in enumerate(buckets):
         cells = [merge(grouped.get((bucket, label), [])) for label in SENTIMENTS]
+        table.true_counts.update({(index, column): cell for column, cell in enumerate(cells)})
         shown: list[Shown | str] = [
             protect(cell=cell, protection=protection, report=report, key=(bucket.isoformat(), lab))
             for cell, lab in zip(cells, SENTIMENTS, strict=True)
@@ -183,6 +188,7 @@ def labelled_table(
     keys.sort(key=lambda key: (-(shown[key].value or 0), key))
     table = Table(name=name, columns=["count"])
     for key in keys[:limit]:
+        table.true_counts[(len(table.rows), 0)] = cells[key]
         table.rows.append(Row(key=key, label=key, cells=[shown[key]]))
     table.add_totals()
     return table
@@ -194,6 +200,11 @@ def hour_table(
     """Messages per weekday (rows) and UTC hour (columns), with row and column totals."""
     found = queries.hour_of_week(session=session, where=where)
     table = Table(name="hours", columns=[f"{hour:02d}" for hour in range(24)], row_totals=True)
+    table.true_counts = {
+        (weekday, hour): found.get((weekday, hour), Cell(0, 0))
+        for weekday in range(7)
+        for hour in range(24)
+    }
     for weekday in range(7):
         cells: list[Shown | str] = [
             protect(

@@ -7,3 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Install request ids, JSON logging and the /metrics endpoint on an app."""
+    from inbox import logs, metrics_http
+
+    logs.init_app(app)
+    metrics_http.init_app(app)

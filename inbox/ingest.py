@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from sqlmodel import Session, select
 
 from anonymizer.enrich import language as detect_language
 from connectors import FailedPayload, InboundItem
+from inbox import metrics
 from inbox.models import (
     Account,
     Contact,
@@ -48,6 +50,8 @@ class BatchResult:
     new: int
     duplicates: int
     failed: int
+    # New items per kind (mention, comment, dm), for the metrics.
+    kinds: Mapping[str, int] = field(default_factory=dict)
 
 
 def ingest(*, session: Session, account: Account, item: InboundItem) -> Ingested:
@@ -56,6 +60,14 @@ def ingest(*, session: Session, account: Account, item: InboundItem) -> Ingested
         try:
             staged = stage(session=session, account=account, item=item)
             session.commit()
+            kinds: dict[str, int] = {item.kind: 1} if staged.created else {}
+            metrics.count_ingested(
+                account_id=account.id,
+                platform=account.platform,
+                source="single",
+                kinds=kinds,
+                failed=0,
+            )
             return staged
         except IntegrityError:
             session.rollback()
@@ -82,6 +94,7 @@ def ingest_batch(
     # storing the same item in between) makes commit_batch redo the whole batch instead.
     savepoints = session.get_bind().dialect.name != "sqlite"
     new = duplicates = 0
+    kinds: Counter[str] = Counter()
     refused: list[FailedPayload] = []
     # Erased items never come back (counted as already seen). An erased person who writes to us
     # again is a new contact: they contacted us anew, so only their new messages are stored.
@@ -114,9 +127,11 @@ def ingest_batch(
         if created is not None:
             new += created
             duplicates += not created
+            kinds[item.kind] += created
     for failure in [*failures, *refused]:
         session.add(_dead_letter(account, failure, source))
-    return BatchResult(new=new, duplicates=duplicates, failed=len(failures) + len(refused))
+    failed = len(failures) + len(refused)
+    return BatchResult(new=new, duplicates=duplicates, failed=failed, kinds=dict(kinds))
 
 
 def commit_batch(
@@ -137,6 +152,13 @@ def commit_batch(
             if with_batch is not None:
                 with_batch(result)
             session.commit()
+            metrics.count_ingested(
+                account_id=account.id,
+                platform=account.platform,
+                source=source,
+                kinds=result.kinds,
+                failed=result.failed,
+            )
             return result
         except IntegrityError:
             session.rollback()

@@ -8,7 +8,7 @@ from cryptography.fernet import MultiFernet
 from sqlmodel import Session, col, select
 
 from connectors import Author, ConnectorError, OutboundReply
-from inbox import audit
+from inbox import audit, metrics
 from inbox.accounts import connector_for
 from inbox.consent import OutboundRefused, check_outbound, refusal_words
 from inbox.crypto import CredentialsError
@@ -143,12 +143,14 @@ def deliver(
         session.add(message)
         _audit_refusal(session, conversation, refused, purpose, user_id, ip)
         session.commit()
+        metrics.count_reply(account_id=account.id, platform=account.platform, outcome="refused")
         return message
     except (ConnectorError, CredentialsError) as exc:
         message.delivery = Delivery.failed
         message.delivery_error = str(exc)
         session.add(message)
         session.commit()
+        metrics.count_reply(account_id=account.id, platform=account.platform, outcome="failed")
         return message
     message.delivery = Delivery.sent
     message.delivery_error = None
@@ -161,6 +163,7 @@ def deliver(
     conversation.last_message_at = max(conversation.last_message_at, sent.created_at)
     session.add_all([message, conversation])
     session.commit()
+    metrics.count_reply(account_id=account.id, platform=account.platform, outcome="sent")
     return message
 
 

@@ -14,7 +14,7 @@ from anonymizer.pipeline import Identifier, LeakDetected, SourceMessage, anonymi
 from anonymizer.rollups import days_of, refresh_days
 from anonymizer.store import ResearchRecord
 from anonymizer.topics import DEFAULT, Taxonomy, TaxonomyError
-from inbox import audit
+from inbox import audit, metrics
 from inbox.models import Account, Contact, Conversation, Message, ResearchOutbox, User
 from inbox.pseudonyms import key_for, month_of
 
@@ -113,6 +113,7 @@ def drain_outbox(
             records.append(anonymize_message(source, pseudonym_key=keys[month]))
         except LeakDetected as exc:
             # Never stored, only counted: the audit trail says which message and what kind.
+            metrics.count_leak(exc.kinds)
             audit.record(
                 session=session,
                 action="research_leak_rejected",

@@ -6,7 +6,8 @@ import logging
 import os
 import random
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, col, select
 
 from connectors import ConnectorError, CredentialsRevoked, RateLimited
+from inbox import metrics
 from inbox.accounts import connector_for
 from inbox.config import multi_fernet
 from inbox.crypto import CredentialsError
@@ -148,17 +150,24 @@ def _poll(ctx: WorkerContext, session: Session, account_id: int) -> PollOutcome:
         result = connector_for(account, ctx.fernet).poll(account.cursor or None)
     except CredentialsRevoked as exc:
         # No retry storm: the account stops until an admin reconnects it.
+        metrics.count_poll(account_id=account.id, platform=account.platform, error="revoked")
         account.status = AccountStatus.needs_reconnection
         return _failed(session, account, started, ctx.owner, str(exc))
     except RateLimited as exc:
+        metrics.count_poll(account_id=account.id, platform=account.platform, error="rate_limited")
+        wait = (exc.retry_at - started).total_seconds()
+        metrics.count_rate_limit(account_id=account.id, platform=account.platform, seconds=wait)
         account.rate_limited_until = exc.retry_at
         return _failed(session, account, started, ctx.owner, str(exc))
     except (ConnectorError, CredentialsError) as exc:
+        metrics.count_poll(account_id=account.id, platform=account.platform, error="error")
         account.consecutive_failures += 1
         account.backoff_until = started + backoff_delay(
             account.consecutive_failures, base_seconds=ctx.backoff_base_seconds
         )
         return _failed(session, account, started, ctx.owner, str(exc))
+
+    metrics.count_poll(account_id=account.id, platform=account.platform)
 
     def with_batch(batch: BatchResult) -> None:
         # Same transaction as the items: after a crash the cursor never runs ahead of the data.
@@ -225,12 +234,15 @@ def drain(ctx: WorkerContext) -> DrainResult:
         Session(ctx.inbox, expire_on_commit=False) as session,
         Session(ctx.research, expire_on_commit=False) as research_session,
     ):
-        return drain_outbox(
+        started = time.perf_counter()
+        result = drain_outbox(
             session=session,
             research_session=research_session,
             fernet=ctx.fernet,
             limit=ctx.drain_batch,
         )
+        metrics.count_drain(outcomes=asdict(result), seconds=time.perf_counter() - started)
+        return result
 
 
 def resend_stuck_replies(ctx: WorkerContext) -> int:
@@ -326,6 +338,9 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
 def run(app: Flask) -> None:
     """Run the worker in the foreground until interrupted."""
     scheduler = configure(BlockingScheduler(timezone="UTC"), context_from_app(app))
+    from inbox.metrics_http import serve_worker_metrics_for
+
+    serve_worker_metrics_for(app)
     log.info("worker started")
     try:
         scheduler.start()

@@ -85,6 +85,30 @@ def serve_command(
     serve_module.serve(factory=_create_app, options=options)
 
 
+@click.command("check")
+@with_appcontext
+def check_command() -> None:
+    """Report on secrets, databases, migrations, accounts, workers and web settings."""
+    from inbox.db import databases
+    from inbox.ops_check import Level, run_checks
+    from inbox.types import utcnow
+
+    dbs = databases(current_app)
+    findings = run_checks(
+        config=current_app.config,
+        inbox_engine=dbs.inbox,
+        research_engine=dbs.research,
+        now=utcnow(),
+    )
+    for finding in findings:
+        click.echo(finding.line())
+    problems = sum(finding.level == Level.problem for finding in findings)
+    warnings = sum(finding.level == Level.warning for finding in findings)
+    click.echo(f"{problems} problem(s), {warnings} warning(s)")
+    if problems:
+        raise SystemExit(1)
+
+
 def _create_app() -> Flask:
     from inbox import create_app
 
@@ -94,3 +118,4 @@ def _create_app() -> Flask:
 def init_app(app: Flask) -> None:
     """Register the operations commands on an app's CLI."""
     app.cli.add_command(serve_command)
+    app.cli.add_command(check_command)

@@ -10,18 +10,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
-from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, Request, Response, current_app, jsonify
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from inbox import heartbeat, migrate
 from inbox.db import databases
+from inbox.ops_check import current_revisions, heads
 from inbox.types import utcnow
 
 bp = Blueprint("health", __name__)
@@ -38,21 +37,8 @@ class _MigrationsCache:
     at_head: bool = False
 
 
-@cache
-def _heads(target: migrate.Target) -> frozenset[str]:
-    """The head revisions shipped with this release (they never change while it runs)."""
-    return frozenset(ScriptDirectory.from_config(migrate.alembic_config(target)).get_heads())
-
-
 def _at_head(engine: Engine, target: migrate.Target) -> bool:
-    # Read the version table directly: Alembic's MigrationContext logs at INFO on every use.
-    if not inspect(engine).has_table("alembic_version"):
-        return False
-    with engine.connect() as connection:
-        current = frozenset(
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
-        )
-    return current == _heads(target)
+    return current_revisions(engine) == heads(target)
 
 
 def _answers(engine: Engine) -> bool:

@@ -1,0 +1,255 @@
+"""The configuration report of `socialcare check`: what is fine, doubtful or broken.
+
+Nothing secret is ever part of a finding: keys are counted, passwords in database URLs are
+masked, and database errors are named by their type only (their messages can hold hosts and
+user names).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from inbox import migrate
+from inbox.config import (
+    MIN_SECRET_LENGTH,
+    PLACEHOLDER_SECRETS,
+    ConfigError,
+    encryption_keys,
+    multi_fernet,
+)
+from inbox.heartbeat import WorkerHeartbeat
+from inbox.models import Account, AccountStatus
+
+
+class Level(StrEnum):
+    """How bad a finding is; any problem makes `socialcare check` fail."""
+
+    ok = "ok"
+    warning = "warning"
+    problem = "problem"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report."""
+
+    level: Level
+    subject: str
+    text: str
+
+    def line(self) -> str:
+        """The finding as printed: level, subject, what was found."""
+        return f"{self.level.value:<8} {self.subject}: {self.text}"
+
+
+@cache
+def heads(target: migrate.Target) -> frozenset[str]:
+    """The head revisions shipped with this release."""
+    return frozenset(ScriptDirectory.from_config(migrate.alembic_config(target)).get_heads())
+
+
+def current_revisions(engine: Engine) -> frozenset[str]:
+    """The revisions a database is at (read directly: Alembic's context logs on every use)."""
+    if not inspect(engine).has_table("alembic_version"):
+        return frozenset()
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return frozenset(rows)
+
+
+def pending_revisions(engine: Engine, target: migrate.Target) -> list[str] | None:
+    """Revisions still to apply, oldest first; None when the database is at one we don't know."""
+    script = ScriptDirectory.from_config(migrate.alembic_config(target))
+    current = current_revisions(engine)
+    known = {rev.revision for rev in script.walk_revisions()}
+    if current - known:
+        return None
+    missing = []
+    for rev in script.walk_revisions():
+        if rev.revision in current:
+            break
+        missing.append(rev.revision)
+    return list(reversed(missing))
+
+
+def masked_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a valid database URL)"
+
+
+def check_secrets(config: Mapping[str, Any]) -> list[Finding]:
+    """The signing secret and the encryption keys: present, not placeholders, usable."""
+    findings = []
+    secret = str(config.get("SECRET_KEY") or "")
+    if secret.lower() in PLACEHOLDER_SECRETS:
+        findings.append(Finding(Level.problem, "secret key", "missing or a placeholder"))
+    elif len(secret) < MIN_SECRET_LENGTH:
+        findings.append(
+            Finding(Level.problem, "secret key", f"shorter than {MIN_SECRET_LENGTH} characters")
+        )
+    else:
+        findings.append(Finding(Level.ok, "secret key", "set"))
+    try:
+        multi_fernet(config.get("ENCRYPTION_KEYS") or "")
+    except ConfigError:
+        findings.append(
+            Finding(Level.problem, "encryption keys", "missing, or not all valid Fernet keys")
+        )
+    else:
+        count = len(encryption_keys(config.get("ENCRYPTION_KEYS") or ""))
+        what = "1 encryption key" if count == 1 else f"{count} encryption keys, newest first"
+        findings.append(Finding(Level.ok, "encryption keys", what))
+    return findings
+
+
+def check_database(name: str, url: str, engine: Engine, target: migrate.Target) -> list[Finding]:
+    """Where a database is, whether it answers, and whether migrations are pending."""
+    subject = f"{name} database"
+    findings = [Finding(Level.ok, subject, masked_url(url))]
+    if url.startswith("sqlite"):
+        findings.append(
+            Finding(Level.warning, subject, "SQLite: one machine only; use PostgreSQL for more")
+        )
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        pending = pending_revisions(engine, target)
+    except SQLAlchemyError as exc:
+        findings.append(Finding(Level.problem, subject, f"unreachable ({type(exc).__name__})"))
+        return findings
+    findings.append(Finding(Level.ok, subject, "reachable"))
+    if pending is None:
+        findings.append(
+            Finding(Level.problem, subject, "at a revision this release does not know (newer?)")
+        )
+    elif pending:
+        which = pending[0] if len(pending) == 1 else f"{pending[0]} … {pending[-1]}"
+        findings.append(
+            Finding(
+                Level.problem,
+                subject,
+                f"{len(pending)} migration(s) pending ({which}): run `socialcare db upgrade`",
+            )
+        )
+    else:
+        findings.append(Finding(Level.ok, subject, "migrations at head"))
+    return findings
+
+
+def check_accounts(session: Session, now: datetime) -> list[Finding]:
+    """Connected accounts by state, with the count of each."""
+    accounts = session.exec(select(Account)).all()
+    if not accounts:
+        return [Finding(Level.warning, "accounts", "none connected yet")]
+    states: Counter[str] = Counter()
+    limited_until: list[datetime] = []
+    for account in accounts:
+        if account.status == AccountStatus.paused:
+            states["paused"] += 1
+        elif account.status == AccountStatus.needs_reconnection:
+            states["needs reconnection"] += 1
+        elif account.rate_limited_until and account.rate_limited_until > now:
+            states["rate-limited"] += 1
+            limited_until.append(account.rate_limited_until)
+        elif account.backoff_until and account.backoff_until > now:
+            states["backing off"] += 1
+        else:
+            states["active"] += 1
+    findings = []
+    for state, count in sorted(states.items()):
+        level = Level.ok if state in ("active", "paused") else Level.warning
+        what = f"{count} {state}"
+        if state == "rate-limited":
+            what += f" until {max(limited_until).isoformat(timespec='seconds')} at the latest"
+        if state == "needs reconnection":
+            what += ": an admin must reconnect them"
+        findings.append(Finding(level, "accounts", what))
+    return findings
+
+
+def check_workers(session: Session, now: datetime, max_age_seconds: float) -> list[Finding]:
+    """Workers that beat recently, and when the last one did."""
+    beats = session.exec(select(col(WorkerHeartbeat.seen_at))).all()
+    alive = [seen for seen in beats if now - seen <= timedelta(seconds=max_age_seconds)]
+    if alive:
+        ago = int((now - max(alive)).total_seconds())
+        word = "worker" if len(alive) == 1 else "workers"
+        return [Finding(Level.ok, "workers", f"{len(alive)} {word} alive, last beat {ago} s ago")]
+    if beats:
+        ago = int((now - max(beats)).total_seconds())
+        return [Finding(Level.problem, "workers", f"none alive; the last beat was {ago} s ago")]
+    return [Finding(Level.problem, "workers", "none ever ran: start `socialcare worker`")]
+
+
+def check_web_settings(config: Mapping[str, Any]) -> list[Finding]:
+    """Metrics token, proxy hops and the session cookie's Secure flag."""
+    findings = []
+    token = str(config.get("METRICS_TOKEN") or "")
+    if not token:
+        findings.append(Finding(Level.warning, "metrics", "no token: /metrics answers 404"))
+    elif len(token) < 16:
+        findings.append(Finding(Level.warning, "metrics", "token set, but shorter than 16"))
+    else:
+        findings.append(Finding(Level.ok, "metrics", "token set"))
+    hops = int(config.get("PROXY_HOPS") or 0)
+    if hops:
+        findings.append(
+            Finding(Level.ok, "proxy hops", f"{hops}: X-Forwarded-* trusted from {hops} proxy")
+        )
+    else:
+        findings.append(
+            Finding(
+                Level.warning,
+                "proxy hops",
+                "0: behind a reverse proxy every client would share its address",
+            )
+        )
+    if config.get("SESSION_COOKIE_SECURE") is False:
+        findings.append(Finding(Level.warning, "session cookie", "sent over plain HTTP too"))
+    return findings
+
+
+def run_checks(
+    *,
+    config: Mapping[str, Any],
+    inbox_engine: Engine,
+    research_engine: Engine,
+    now: datetime,
+) -> list[Finding]:
+    """Every finding of the report, in the order printed."""
+    findings = check_secrets(config)
+    inbox_findings = check_database("inbox", config["DATABASE_URL"], inbox_engine, "inbox")
+    findings += inbox_findings
+    findings += check_database(
+        "research", config["RESEARCH_DATABASE_URL"], research_engine, "research"
+    )
+    if config["DATABASE_URL"] == config["RESEARCH_DATABASE_URL"]:
+        findings.append(
+            Finding(Level.warning, "research database", "the same database as the inbox")
+        )
+    if any(f.level == Level.problem for f in inbox_findings):
+        findings.append(
+            Finding(Level.warning, "accounts and workers", "not checked: fix the inbox database")
+        )
+    else:
+        with Session(inbox_engine) as session:
+            findings += check_accounts(session, now)
+            max_age = float(config["WORKER_HEARTBEAT_MAX_AGE_SECONDS"])
+            findings += check_workers(session, now, max_age)
+    findings += check_web_settings(config)
+    return findings

@@ -119,6 +119,8 @@ def user_invite() -> Response | str | tuple[str, int]:
             user = create_user(
                 session=session, email=email, name=name, role=role, password=password
             )
+            # The admin has seen this password: the user chooses their own at first login.
+            user.password_change_required = True
         except UserError:
             session.rollback()
             error = _("A user with this e-mail address exists already.")

@@ -38,6 +38,7 @@ ACTION_LABELS: dict[str, Any] = {
     "login_failed": _l("Failed login"),
     "login_locked": _l("Login locked after failures"),
     "logout_everywhere": _l("Logged out everywhere"),
+    "password_changed": _l("Changed their password"),
     "2fa_enabled": _l("Second factor set up"),
     "2fa_disabled": _l("Second factor removed"),
     "2fa_reset": _l("Second factor reset"),

@@ -52,6 +52,10 @@ VERSION, STARTED, SEEN, PENDING, HINT_HIDDEN = (
 _KEPT = ("lang",)
 # Pages a user who must set up a second factor may still open.
 _OPEN_WHILE_ENROLLING = frozenset({"auth.enrol", "auth.logout", "i18n.switch_language", "static"})
+# Pages a user who must choose their own password may still open.
+_OPEN_WHILE_CHANGING = frozenset(
+    {"auth.change_password_view", "auth.logout", "i18n.switch_language", "static"}
+)
 
 
 class SessionUser(UserMixin):  # type: ignore[misc]
@@ -65,6 +69,8 @@ class SessionUser(UserMixin):  # type: ignore[misc]
         self.has_2fa = twofactor.is_enabled(user)
         # Two factors are required but none is set up: only the enrolment page opens.
         self.must_enrol = must_enrol
+        # Invited with a password an admin has seen: only the password page opens.
+        self.must_change_password = user.password_change_required
 
     def get_id(self) -> str:
         """Flask-Login's key of the user in the session cookie."""
@@ -268,6 +274,11 @@ def _guard_session() -> Response | tuple[str, int] | None:
     if current_user.is_authenticated and current_user.must_enrol:
         if request.endpoint not in _OPEN_WHILE_ENROLLING:
             return redirect(url_for("auth.enrol"))
+    if current_user.is_authenticated and current_user.must_change_password:
+        if request.endpoint not in _OPEN_WHILE_CHANGING:
+            if _is_background():
+                return "", 401
+            return redirect(url_for("auth.change_password_view"))
     return None
 
 
@@ -284,7 +295,7 @@ def _template_globals() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Wire Flask-Login, CSRF protection, the session guard and the auth views into the app."""
-    from inbox import auth_views  # noqa: F401  (adds the views to the blueprint)
+    from inbox import auth_views, password_views  # noqa: F401  (add the views to the blueprint)
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -156,6 +156,10 @@ class User(SQLModel, table=True):
     recovery_codes: list[str] = _json(list)
     # Part of every session; raising it logs the user out everywhere.
     session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Set for invited users, whose first password an admin has seen: they choose their own.
+    password_change_required: bool = Field(
+        default=False, sa_column_kwargs={"server_default": sa_false()}
+    )
 
 
 class Conversation(SQLModel, table=True):

@@ -75,6 +75,33 @@ def authenticate(*, session: Session, email: str, password: str) -> User | None:
     return user
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def change_password(*, session: Session, user: User, current: str, new: str, repeat: str) -> None:
+    """Set a new password the user chose; raises UserError saying what is wrong.
+
+    Every other session of the user ends (the caller keeps the current one going) and a
+    required change counts as done. The caller audits and commits.
+    """
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise UserError("current") from None
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise UserError("short")
+    if new != repeat:
+        raise UserError("repeat")
+    if new == current:
+        raise UserError("same")
+    name = user.email.split("@")[0].lower()
+    if len(name) >= 4 and name in new.lower():
+        raise UserError("email")
+    user.password_hash = _hasher.hash(new)
+    user.password_change_required = False
+    end_sessions(session=session, user=user)
+
+
 def set_role(*, session: Session, user: User, role: Role) -> Role:
     """Give the user another role; returns the old one (the caller audits and commits)."""
     old = user.role

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -353,3 +356,49 @@ def test_the_worker_endpoint_serves_its_counters_only_with_the_token(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Several web processes (gunicorn workers) -----------------------------------------------------
+
+_PROCESS = """
+import json, sys
+from inbox import create_app
+client = create_app(json.loads(sys.argv[1])).test_client()
+if sys.argv[2] == "visit":
+    assert client.get("/login").status_code == 200
+else:
+    answer = client.get("/metrics", headers={"Authorization": "Bearer " + sys.argv[2]})
+    sys.stdout.write(answer.get_data(as_text=True))
+"""
+
+
+def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(
+    metrics_app: Flask, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    keys = ("TESTING", "SECRET_KEY", "ENCRYPTION_KEYS", "DATABASE_URL", "RESEARCH_DATABASE_URL")
+    config = json.dumps(
+        {**{key: metrics_app.config[key] for key in keys}, "METRICS_TOKEN": TOKEN,
+         "INSTANCE_PATH": str(tmp_path / "instance")}
+    )  # fmt: skip
+
+    def run(argument: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROCESS, config, argument],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    run("visit")
+    run("visit")
+    body = run(TOKEN)
+    samples: Samples = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    count = "socialcare_request_duration_seconds_count"
+    assert value(samples, count, endpoint="auth.login", method="GET", status="2xx") == 2
+    assert value(samples, "socialcare_database_up") == 1
+    assert any(folder.iterdir())

@@ -48,6 +48,14 @@ def set_status(*, session: Session, account: Account, status: AccountStatus) -> 
     return account
 
 
+class AlreadyConnected(Exception):
+    """The platform says these credentials belong to an account connected already."""
+
+    def __init__(self, account: Account) -> None:
+        super().__init__(f"account {account.id} is connected already")
+        self.account = account
+
+
 def connect_account(
     *,
     session: Session,
@@ -57,8 +65,13 @@ def connect_account(
     settings: Mapping[str, Any] | None = None,
     sla_minutes: int = 30,
     poll_interval_seconds: int = 60,
+    only_new: bool = False,
 ) -> Account:
-    """Connect (or reconnect) an official account after asking the platform who it is."""
+    """Connect (or reconnect) an official account after asking the platform who it is.
+
+    With `only_new`, an account that is connected already is left as it is and
+    AlreadyConnected raised: the connect form must not overwrite its settings.
+    """
     settings = dict(settings or {})
     identity = get_connector(platform, credentials, settings).identity()
     account = session.exec(
@@ -66,6 +79,8 @@ def connect_account(
             Account.platform == platform, Account.platform_account_id == identity.account_ref
         )
     ).first()
+    if account is not None and only_new:
+        raise AlreadyConnected(account)
     if account is None:
         account = Account(
             platform=platform,

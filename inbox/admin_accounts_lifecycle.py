@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from connectors import ConnectorError
 from inbox import db
 from inbox.account_lifecycle import reconnect_account, removal_counts, remove_account
-from inbox.accounts import PLATFORM_FIELDS, connect_account
+from inbox.accounts import PLATFORM_FIELDS, AlreadyConnected, connect_account
 from inbox.admin import bp
 from inbox.auth import audit_request, roles_required
 from inbox.config import multi_fernet
@@ -102,7 +102,16 @@ def account_connect() -> Response | str | tuple[str, int]:
             settings=settings,
             sla_minutes=sla,
             poll_interval_seconds=poll,
+            only_new=True,
         )
+    except AlreadyConnected as exc:
+        session.rollback()
+        error = _(
+            "%(name)s is connected already. To give it new credentials, use “Reconnect” on the"
+            " accounts page; its settings stay as they are.",
+            name=exc.account.display_name,
+        )
+        return _form_page(platform, None, error), 409
     except ConnectorError as exc:
         session.rollback()
         message = _scrubbed(str(exc), credentials)

@@ -168,6 +168,21 @@ def test_an_admin_connects_the_demo_account_from_the_ui(
     (event,) = audit_events(session, "account_connected")
     assert event.target_id == account.id and event.detail["platform"] == "demo"
 
+    # The same account once more: refused, pointing at Reconnect, its settings untouched.
+    again = post_form(client, page, "/admin/accounts/connect", {**form, "sla_minutes": "90"})
+    assert again.status_code == 409
+    assert "connected already" in again.get_data(as_text=True)
+    assert fresh(session).get(Account, account.id).sla_minutes == 15  # type: ignore[union-attr]
+    assert len(audit_events(session, "account_connected")) == 1
+
+
+def test_the_empty_account_list_points_to_the_connect_form(
+    client: FlaskClient, session: Session
+) -> None:
+    _admin(client, session)
+    page = client.get("/admin/accounts").get_data(as_text=True)
+    assert "No accounts connected yet" in page and "socialcare account connect" not in page
+
 
 def test_a_refused_connection_shows_the_error_but_never_the_credentials(
     client: FlaskClient, session: Session

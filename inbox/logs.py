@@ -167,17 +167,20 @@ def _finish_request(response: Response) -> Response:
     metrics.observe_request(
         endpoint=endpoint, method=request.method, status=response.status_code, seconds=duration
     )
+    method = metrics.method_label(request.method)
     extra: dict[str, Any] = {
-        "method": request.method,
+        "method": method,
         "endpoint": endpoint,
         "status": response.status_code,
         "duration_ms": round(duration * 1000, 1),
+        # Made of our endpoint names and a known method only: redacting it would cost more
+        # than the rest of the line (about 0.15 ms) and find nothing.
+        "_socialcare_redacted": True,
     }
     # The endpoint's name, never the path or query: those hold ids and search terms.
     log.info(
-        "%s %s %s %.1f ms", request.method, endpoint, response.status_code, duration * 1000,
-        extra=extra,
-    )  # fmt: skip
+        "%s %s %s %.1f ms", method, endpoint, response.status_code, duration * 1000, extra=extra
+    )
     return response
 
 

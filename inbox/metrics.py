@@ -89,10 +89,16 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "other"
 
 
+def method_label(method: str) -> str:
+    """The request method, or "other" for anything a client made up."""
+    return method if method in _METHODS else "other"
+
+
 def observe_request(*, endpoint: str, method: str, status: int, seconds: float) -> None:
     """Record how long a web request took."""
-    label = method if method in _METHODS else "other"
-    _metrics().requests.labels(endpoint, label, status_class(status)).observe(seconds)
+    _metrics().requests.labels(endpoint, method_label(method), status_class(status)).observe(
+        seconds
+    )
 
 
 def count_ingested(

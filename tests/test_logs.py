@@ -102,13 +102,16 @@ def test_the_request_line_names_the_view_never_the_path_query_or_cookies(
     capsys.readouterr()
     client.get("/login?next=/search?q=geheimes-suchwort", headers={"Referer": "http://x/y"})
     client.get("/conversations/987654")
+    client.open("/login", method="JANA01715550199")
     err = capsys.readouterr().err
     lines = [line for line in json_lines(err) if line["logger"] == "socialcare.request"]
     assert [(line["endpoint"], line["status"]) for line in lines][0] == ("auth.login", 200)
+    assert lines[-1]["method"] == "other" and lines[-1]["status"] == 405
     for secret in ("geheimes-suchwort", "geheimer-keks", "987654", "http://x/y", "/login"):
         assert secret not in err, secret
+    assert "5550199" not in err
     ids = [line["request_id"] for line in lines]
-    assert len(set(ids)) == len(ids) == 2
+    assert len(set(ids)) == len(ids) == 3
     assert all(len(i) == 32 for i in ids)
 
 

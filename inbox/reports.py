@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from flask_babel import format_date
+from flask_babel import format_date, get_locale
 from flask_babel import lazy_gettext as _l
 
 from anonymizer import report_queries as queries
@@ -34,6 +34,16 @@ SENTIMENT_LABELS = {
     "positive": _l("positive"),
 }
 LANGUAGE_LABELS = {"de": _l("German"), "en": _l("English")}
+
+
+def language_name(code: str) -> str:
+    """A language code's name in the reader's language (CLDR via Babel), else the code."""
+    if code in LANGUAGE_LABELS:
+        return str(LANGUAGE_LABELS[code])
+    try:
+        return str(get_locale().languages.get(code, code))
+    except (AttributeError, ValueError):
+        return code
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,7 @@ def _label(table: Table, index: int) -> str:
     if table.name == "hours":
         return str(format_date(date(2024, 1, 1) + timedelta(days=int(row.key)), "EEE"))
     if table.name == "languages":
-        return str(LANGUAGE_LABELS.get(row.key, row.key))
+        return language_name(row.key)
     return row.label
 
 
@@ -209,7 +219,7 @@ def index() -> Any:
         protection=protection,
         sentiments=SENTIMENTS,
         sentiment_labels=SENTIMENT_LABELS,
-        language_labels=LANGUAGE_LABELS,
+        language_name=language_name,
         has_data=any(
             isinstance(row.cells[0], Shown) and (row.cells[0].value or row.cells[0].suppressed)
             for row in tables["volume"].rows

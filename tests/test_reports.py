@@ -122,7 +122,7 @@ def test_a_cell_of_four_authors_shows_less_than_five_and_stays_out_of_totals(
 
     languages = table_of(body, "languages")
     assert languages["German"] == ["< 5"]
-    assert languages["fr"] == ["7"]
+    assert languages["French"] == ["7"]
     # The day's volume (21) is shown, so German would be 21 - 5 - 7: English is hidden too,
     # the smallest shown cell, and only the sum of the two hidden ones can be worked out.
     assert table_of(body, "volume")[day_label(when.date())][0] == "21"

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from inbox import heartbeat, migrate
 from inbox.db import databases
-from inbox.ops_check import current_revisions, heads
+from inbox.ops_check import current_revisions, heads, known_revisions
 from inbox.types import utcnow
 
 bp = Blueprint("health", __name__)
@@ -38,7 +38,10 @@ class _MigrationsCache:
 
 
 def _at_head(engine: Engine, target: migrate.Target) -> bool:
-    return current_revisions(engine) == heads(target)
+    current = current_revisions(engine)
+    # A revision this code does not know means a newer release migrated the database: a
+    # rolling upgrade is under way, and this node keeps serving until it is restarted.
+    return current == heads(target) or bool(current - known_revisions(target))
 
 
 def _answers(engine: Engine) -> bool:

@@ -60,6 +60,13 @@ def heads(target: migrate.Target) -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(migrate.alembic_config(target)).get_heads())
 
 
+@cache
+def known_revisions(target: migrate.Target) -> frozenset[str]:
+    """Every revision this release ships, heads and all before them."""
+    script = ScriptDirectory.from_config(migrate.alembic_config(target))
+    return frozenset(rev.revision for rev in script.walk_revisions())
+
+
 def current_revisions(engine: Engine) -> frozenset[str]:
     """The revisions a database is at (read directly: Alembic's context logs on every use)."""
     if not inspect(engine).has_table("alembic_version"):
@@ -73,8 +80,7 @@ def pending_revisions(engine: Engine, target: migrate.Target) -> list[str] | Non
     """Revisions still to apply, oldest first; None when the database is at one we don't know."""
     script = ScriptDirectory.from_config(migrate.alembic_config(target))
     current = current_revisions(engine)
-    known = {rev.revision for rev in script.walk_revisions()}
-    if current - known:
+    if current - known_revisions(target):
         return None
     missing = []
     for rev in script.walk_revisions():
@@ -135,7 +141,11 @@ def check_database(name: str, url: str, engine: Engine, target: migrate.Target) 
     findings.append(Finding(Level.ok, subject, "reachable"))
     if pending is None:
         findings.append(
-            Finding(Level.problem, subject, "at a revision this release does not know (newer?)")
+            Finding(
+                Level.warning,
+                subject,
+                "newer than this release: finish upgrading the software on this machine",
+            )
         )
     elif pending:
         which = pending[0] if len(pending) == 1 else f"{pending[0]} … {pending[-1]}"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -156,10 +157,11 @@ def test_pending_migrations_are_a_problem_and_accounts_are_not_read(
         and line.endswith("run `socialcare db upgrade`")
         for line in lines
     ), lines
-    assert (
-        "problem  research database: 2 migration(s) pending (0003_research … 0004_research): "
-        "run `socialcare db upgrade`"
-    ) in lines
+    assert any(
+        line.startswith("problem  research database: ")
+        and "migration(s) pending (0003_research … " in line
+        for line in lines
+    ), lines
     assert "warning  accounts and workers: not checked: fix the inbox database" in lines
 
 
@@ -224,3 +226,18 @@ def test_masked_url_hides_only_the_password() -> None:
         == "postgresql+psycopg://care:***@db.internal:5432/socialcare"
     )
     assert masked_url("sqlite:////srv/socialcare/inbox.db") == "sqlite:////srv/socialcare/inbox.db"
+
+
+def test_a_database_newer_than_this_release_is_a_warning(
+    apps: list[Flask], database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    app = _app(apps, database_urls, tmp_path)
+    with databases(app).research.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_next_release'"))
+
+    _, lines = _check(app)
+
+    assert (
+        "warning  research database: newer than this release: finish upgrading the software "
+        "on this machine"
+    ) in lines

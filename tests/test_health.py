@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from inbox import create_app, health, migrate
@@ -220,3 +220,20 @@ def test_readyz_with_a_heartbeat_older_than_the_limit(
     with Session(databases(app).inbox) as session:
         beat(session=session, owner="worker-2:2", now=utcnow() - timedelta(seconds=30))
     assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_stays_ready_while_a_newer_release_has_migrated_the_database(
+    apps: list[Flask], database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    # Rolling upgrade: `socialcare db upgrade` of the next release ran, this node still has
+    # the old code. It must not drop out of the balancer before its restart.
+    app = _migrated_app(apps, database_urls, tmp_path)
+    with Session(databases(app).inbox) as session:
+        beat(session=session, owner="worker-1:1")
+    with databases(app).inbox.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_next_release'"))
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.get_json() == ALL_OK

@@ -20,7 +20,9 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session, func, select
 
+import connectors.facebook  # noqa: F401  (registers the Meta webhook parser)
 from connectors import Author
+from connectors.webhooks import meta_signature
 from inbox.accounts import connect_account
 from inbox.ingest import ingest
 from inbox.metrics_http import serve_worker_metrics
@@ -136,6 +138,36 @@ def test_ingested_items_dead_letters_and_the_outbox_show_in_the_metrics(
     assert written == 45
     seconds = "socialcare_research_drain_seconds_total"
     assert value(drained, seconds) > value(after, seconds)
+
+
+def test_items_from_a_signed_webhook_count_as_webhook_ingestion(
+    metrics_app: Flask, session: Session
+) -> None:
+    metrics_app.config["META_APP_SECRET"] = "meta-secret"
+    account = Account(
+        platform="facebook",
+        display_name="Quendelmarkt",
+        platform_account_id="1029384756",
+        credentials_encrypted=b"x",
+    )
+    session.add(account)
+    session.commit()
+    labels = {"account": str(account.id), "platform": "facebook", "kind": "dm"}
+    client = metrics_app.test_client()
+    _, before = scrape(client)
+    body = (Path(__file__).parent / "fixtures/webhooks/facebook_messenger_dm.json").read_bytes()
+    response = client.post(
+        "/webhooks/meta",
+        data=body,
+        headers={"X-Hub-Signature-256": meta_signature("meta-secret", body)},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    _, after = scrape(client)
+    name = "socialcare_items_ingested_total"
+    webhook = value(after, name, **labels, source="webhook")
+    assert webhook - value(before, name, **labels, source="webhook") == 1
+    assert value(after, "socialcare_outbox_depth") == 1
 
 
 def test_leak_guard_rejections_are_counted_by_kind(

@@ -94,6 +94,30 @@ def test_a_request_logs_json_lines_with_its_id_and_personal_data_redacted(
     assert isinstance(finished["duration_ms"], float)
 
 
+def test_an_unhandled_error_is_logged_as_one_redacted_json_record_with_the_request_id(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/_boom")
+    def boom() -> str:
+        raise RuntimeError(f"no contract for {PERSONAL['email']}, {PERSONAL['iban']}")
+
+    capsys.readouterr()
+    response = app.test_client().get("/_boom", headers={"X-Request-ID": "boom-12345678"})
+    assert response.status_code == 500
+    assert response.headers["X-Request-ID"] == "boom-12345678"
+    err = capsys.readouterr().err
+    assert_no_personal_data(err)
+    # Every line is JSON: no handler of Flask's own prints a plain traceback beside ours.
+    lines = json_lines(err)
+    assert len(lines) == len(err.splitlines())
+    (error,) = [line for line in lines if line["level"] == "ERROR"]
+    assert error["request_id"] == "boom-12345678"
+    assert "RuntimeError: no contract for <EMAIL>, <IBAN>" in error["exc_info"]
+    assert lines[-1]["logger"] == "socialcare.request" and lines[-1]["status"] == 500
+
+
 def test_the_request_line_names_the_view_never_the_path_query_or_cookies(
     app: Flask, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Date, DateTime, Text, cast, func
+from sqlalchemy import JSON, Column, Date, DateTime, Index, Text, cast, func
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -125,10 +125,20 @@ class RollupHashtag(_Cell, table=True):
     hashtag: str = Field(max_length=200, primary_key=True)
 
 
+_DIMS = ("account_label", "platform", "channel_kind", "language")
+
+
+def _covering(table: str, label: str) -> tuple[Index]:
+    # The key plus what the report sums: a keyword query then reads the index alone instead of
+    # looking up every row of a range in the table (about half its time on SQLite).
+    return (Index(f"ix_{table}_covering", "day", *_DIMS, label, "count", "authors"),)
+
+
 class RollupKeyword(_Cell, table=True):
     """Messages per day, channel dimensions and keyword of the redacted text."""
 
     __tablename__ = "rollup_keyword"
+    __table_args__ = _covering("rollup_keyword", "keyword")
 
     keyword: str = Field(max_length=200, primary_key=True)
 
@@ -173,6 +183,7 @@ class RollupKeywordMonth(_Cell, table=True):
     """Messages per month, channel dimensions and keyword."""
 
     __tablename__ = "rollup_keyword_month"
+    __table_args__ = _covering("rollup_keyword_month", "keyword")
 
     keyword: str = Field(max_length=200, primary_key=True)
 

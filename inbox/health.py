@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from inbox import heartbeat, migrate
 from inbox.db import databases
-from inbox.ops_check import current_revisions, heads, known_revisions
+from inbox.revisions import current_revisions, heads, known_revisions
 from inbox.types import utcnow
 
 bp = Blueprint("health", __name__)

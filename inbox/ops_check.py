@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -30,7 +29,9 @@ from inbox.config import (
     multi_fernet,
 )
 from inbox.heartbeat import WorkerHeartbeat
-from inbox.models import Account, AccountStatus
+from inbox.models import Account, AccountStatus, PseudonymKey, User
+from inbox.privacy_models import StoredKey
+from inbox.revisions import pending_revisions
 
 
 class Level(StrEnum):
@@ -52,42 +53,6 @@ class Finding:
     def line(self) -> str:
         """The finding as printed: level, subject, what was found."""
         return f"{self.level.value:<8} {self.subject}: {self.text}"
-
-
-@cache
-def heads(target: migrate.Target) -> frozenset[str]:
-    """The head revisions shipped with this release."""
-    return frozenset(ScriptDirectory.from_config(migrate.alembic_config(target)).get_heads())
-
-
-@cache
-def known_revisions(target: migrate.Target) -> frozenset[str]:
-    """Every revision this release ships, heads and all before them."""
-    script = ScriptDirectory.from_config(migrate.alembic_config(target))
-    return frozenset(rev.revision for rev in script.walk_revisions())
-
-
-def current_revisions(engine: Engine) -> frozenset[str]:
-    """The revisions a database is at (read directly: Alembic's context logs on every use)."""
-    if not inspect(engine).has_table("alembic_version"):
-        return frozenset()
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
-        return frozenset(rows)
-
-
-def pending_revisions(engine: Engine, target: migrate.Target) -> list[str] | None:
-    """Revisions still to apply, oldest first; None when the database is at one we don't know."""
-    script = ScriptDirectory.from_config(migrate.alembic_config(target))
-    current = current_revisions(engine)
-    if current - known_revisions(target):
-        return None
-    missing = []
-    for rev in script.walk_revisions():
-        if rev.revision in current:
-            break
-        missing.append(rev.revision)
-    return list(reversed(missing))
 
 
 def masked_url(url: str) -> str:
@@ -192,6 +157,60 @@ def check_accounts(session: Session, now: datetime) -> list[Finding]:
     return findings
 
 
+def _stored_secrets(session: Session) -> dict[str, list[bytes]]:
+    """Every encrypted blob in the inbox database, by what it is."""
+    return {
+        "account credentials": list(session.exec(select(Account.credentials_encrypted))),
+        "second-factor secrets": [
+            blob for blob in session.exec(select(User.totp_secret_encrypted)) if blob is not None
+        ],
+        "pseudonym keys": [
+            blob for blob in session.exec(select(PseudonymKey.key_encrypted)) if blob is not None
+        ],
+        "instance keys": list(session.exec(select(StoredKey.key_encrypted))),
+    }
+
+
+def check_stored_secrets(session: Session, keys: list[str]) -> list[Finding]:
+    """Whether the configured keys open every stored secret, and which need a rotation."""
+    newest, every = Fernet(keys[0]), MultiFernet([Fernet(key) for key in keys])
+    findings = []
+    for kind, blobs in _stored_secrets(session).items():
+        if not blobs:
+            continue
+        older = unreadable = 0
+        for blob in blobs:
+            try:
+                newest.decrypt(blob)
+            except InvalidToken:
+                try:
+                    every.decrypt(blob)
+                    older += 1
+                except InvalidToken:
+                    unreadable += 1
+        if unreadable:
+            findings.append(
+                Finding(
+                    Level.problem,
+                    "stored secrets",
+                    f"{unreadable} of {len(blobs)} {kind} cannot be opened with the configured "
+                    "keys: a key is missing from SOCIALCARE_ENCRYPTION_KEYS",
+                )
+            )
+        elif older:
+            findings.append(
+                Finding(
+                    Level.warning,
+                    "stored secrets",
+                    f"{older} of {len(blobs)} {kind} are under an older key: "
+                    "run `socialcare rotate-keys`",
+                )
+            )
+        else:
+            findings.append(Finding(Level.ok, "stored secrets", f"all {len(blobs)} {kind} open"))
+    return findings
+
+
 def check_workers(session: Session, now: datetime, max_age_seconds: float) -> list[Finding]:
     """Workers that beat recently, and when the last one did."""
     beats = session.exec(select(col(WorkerHeartbeat.seen_at))).all()
@@ -242,7 +261,9 @@ def run_checks(
     now: datetime,
 ) -> list[Finding]:
     """Every finding of the report, in the order printed."""
-    findings = check_secrets(config)
+    secrets = check_secrets(config)
+    keys_usable = secrets[-1].level == Level.ok
+    findings = list(secrets)
     inbox_findings = check_database("inbox", config["DATABASE_URL"], inbox_engine, "inbox")
     findings += inbox_findings
     findings += check_database(
@@ -258,6 +279,9 @@ def run_checks(
         )
     else:
         with Session(inbox_engine) as session:
+            if keys_usable:
+                keys = encryption_keys(config.get("ENCRYPTION_KEYS") or "")
+                findings += check_stored_secrets(session, keys)
             findings += check_accounts(session, now)
             max_age = float(config["WORKER_HEARTBEAT_MAX_AGE_SECONDS"])
             findings += check_workers(session, now, max_age)

@@ -110,6 +110,7 @@ def test_a_healthy_installation_reports_ok_and_no_secret(
     assert "ok       inbox database: reachable" in lines
     assert "ok       inbox database: migrations at head" in lines
     assert "ok       research database: migrations at head" in lines
+    assert "ok       stored secrets: all 3 account credentials open" in lines
     assert "ok       accounts: 1 active" in lines
     assert "ok       accounts: 1 paused" in lines
     until = (now + timedelta(minutes=14)).isoformat(timespec="seconds")
@@ -241,3 +242,32 @@ def test_a_database_newer_than_this_release_is_a_warning(
         "warning  research database: newer than this release: finish upgrading the software "
         "on this machine"
     ) in lines
+
+
+def test_stored_secrets_under_an_old_key_or_a_missing_key(
+    apps: list[Flask], database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    old, new, other = (Fernet.generate_key().decode() for _ in range(3))
+    app = _app(apps, database_urls, tmp_path, ENCRYPTION_KEYS=old)
+    with Session(databases(app).inbox) as session:
+        _account(session, MultiFernet([Fernet(old)]), "under-old")
+        _account(session, MultiFernet([Fernet(new)]), "under-new")
+        beat(session=session, owner="w:1")
+
+    rotated = _app(apps, database_urls, tmp_path, migrate_to=None, ENCRYPTION_KEYS=f"{new},{old}")
+    code, lines = _check(rotated)
+    assert code == 0
+    assert (
+        "warning  stored secrets: 1 of 2 account credentials are under an older key: "
+        "run `socialcare rotate-keys`"
+    ) in lines
+
+    missing = _app(apps, database_urls, tmp_path, migrate_to=None, ENCRYPTION_KEYS=f"{other},{new}")
+    code, lines = _check(missing)
+    assert code == 1
+    assert (
+        "problem  stored secrets: 1 of 2 account credentials cannot be opened with the "
+        "configured keys: a key is missing from SOCIALCARE_ENCRYPTION_KEYS"
+    ) in lines
+    for key in (old, new, other):
+        assert key not in "\n".join(lines)

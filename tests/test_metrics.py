@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +26,16 @@ from sqlmodel import Session, func, select
 import connectors.facebook  # noqa: F401  (registers the Meta webhook parser)
 from connectors import Author
 from connectors.webhooks import meta_signature
+from inbox import create_app, migrate
 from inbox.accounts import connect_account
+from inbox.db import databases
 from inbox.ingest import ingest
 from inbox.metrics_http import serve_worker_metrics
 from inbox.models import Account, Contact, Conversation, Delivery, ResearchOutbox, Role
 from inbox.replies import send_reply
 from inbox.types import utcnow
 from inbox.worker import context_from_app, drain, poll_account
-from tests.conftest import make_account, make_item, make_user
+from tests.conftest import DatabaseUrls, app_config, make_account, make_item, make_user
 
 TOKEN = "metrics-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -434,3 +439,59 @@ def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(
     assert value(samples, count, endpoint="auth.login", method="GET", status="2xx") == 2
     assert value(samples, "socialcare_database_up") == 1
     assert any(folder.iterdir())
+
+
+def test_gunicorn_workers_of_socialcare_serve_add_up_in_every_scrape(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    config = app_config(database_urls, tmp_path, METRICS_TOKEN=TOKEN)
+    app = create_app(config)
+    dbs = databases(app)
+    migrate.upgrade(dbs.inbox, "inbox")
+    migrate.upgrade(dbs.research, "research")
+    dbs.inbox.dispose()
+    dbs.research.dispose()
+    del config["TESTING"]
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    env = {**os.environ, **{f"SOCIALCARE_{k}": str(v) for k, v in config.items()}}
+    env.pop("SOCIALCARE_TESTING", None)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("socialcare")), "serve", "--workers", "2",
+             "--bind", f"127.0.0.1:{port}"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        for _ in range(30):  # a new connection each: gunicorn hands them to either worker
+            assert requests.get(f"{base}/login", timeout=10).status_code == 200
+        count = "socialcare_request_duration_seconds_count"
+        for _ in range(4):
+            answer = requests.get(f"{base}/metrics", headers=AUTH, timeout=10)
+            assert answer.status_code == 200
+            samples: Samples = {}
+            for family in text_string_to_metric_families(answer.text):
+                for sample in family.samples:
+                    samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+            assert value(samples, count, endpoint="auth.login", method="GET", status="2xx") == 30
+        # Each worker keeps its values in its own files there (the lazy import saw the folder).
+        assert list(folder.glob("histogram_*.db"))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=40)
+    output = log.read_text()
+    assert "Traceback" not in output, output

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -19,11 +18,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from flask import Blueprint, Flask, current_app, request
 from werkzeug.wrappers import Response
 
+from inbox import metrics_files
 from inbox.db import databases
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger(__name__)
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -50,17 +49,19 @@ def exposition(*, collectors: Iterable[Any] = ()) -> bytes:
     from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    if os.environ.get(MULTIPROC_ENV):
-        # Every gunicorn worker writes its values to files there; a scrape reaches one worker,
-        # which adds them all up.
-        process: CollectorRegistry = CollectorRegistry()
-        MultiProcessCollector(process)  # type: ignore[no-untyped-call]
-    else:
-        process = REGISTRY
     extra = CollectorRegistry(auto_describe=False)
     for collector in collectors:
         extra.register(collector)
-    return generate_latest(process) + generate_latest(extra)
+    shared = metrics_files.folder()
+    if shared is None:
+        return generate_latest(REGISTRY) + generate_latest(extra)
+    # Every gunicorn worker writes its values to files there; a scrape reaches one worker,
+    # which adds them all up (not while the master folds an exited worker's files).
+    process = CollectorRegistry()
+    MultiProcessCollector(process, str(shared))  # type: ignore[no-untyped-call]
+    with metrics_files.locked(shared, exclusive=False):
+        own = generate_latest(process)
+    return own + generate_latest(extra)
 
 
 @bp.get("/metrics")

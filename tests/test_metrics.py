@@ -26,7 +26,7 @@ from sqlmodel import Session, func, select
 import connectors.facebook  # noqa: F401  (registers the Meta webhook parser)
 from connectors import Author
 from connectors.webhooks import meta_signature
-from inbox import create_app, migrate
+from inbox import create_app, metrics_files, migrate
 from inbox.accounts import connect_account
 from inbox.db import databases
 from inbox.ingest import ingest
@@ -409,8 +409,8 @@ else:
 """
 
 
-def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(
-    metrics_app: Flask, tmp_path: Path
+def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process_dead_or_alive(
+    metrics_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "prometheus"
     folder.mkdir()
@@ -421,24 +421,58 @@ def test_with_a_multiprocess_directory_a_scrape_adds_up_every_process(
          "INSTANCE_PATH": str(tmp_path / "instance")}
     )  # fmt: skip
 
-    def run(argument: str) -> str:
-        done = subprocess.run(
+    def run(argument: str) -> tuple[int, str]:
+        process = subprocess.Popen(
             [sys.executable, "-c", _PROCESS, config, argument],
-            env=env, capture_output=True, text=True, timeout=60, check=True,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        return done.stdout
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        return process.pid, out
 
-    run("visit")
-    run("visit")
-    body = run(TOKEN)
-    samples: Samples = {}
-    for family in text_string_to_metric_families(body):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    count = "socialcare_request_duration_seconds_count"
-    assert value(samples, count, endpoint="auth.login", method="GET", status="2xx") == 2
-    assert value(samples, "socialcare_database_up") == 1
-    assert any(folder.iterdir())
+    def logins() -> float:
+        samples: Samples = {}
+        for family in text_string_to_metric_families(run(TOKEN)[1]):
+            for sample in family.samples:
+                samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        assert value(samples, "socialcare_database_up") == 1
+        count = "socialcare_request_duration_seconds_count"
+        return value(samples, count, endpoint="auth.login", method="GET", status="2xx")
+
+    first, second = run("visit")[0], run("visit")[0]
+    assert logins() == 2
+    assert (folder / f"histogram_{first}.db").exists()
+
+    # What gunicorn's master does as each worker exits: fold its files into the archive.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    metrics_files.worker_exited(first)
+    metrics_files.worker_exited(second)
+    assert not list(folder.glob(f"*_{first}.db")) and not list(folder.glob(f"*_{second}.db"))
+    assert logins() == 2  # nothing lost, nothing counted twice
+    metrics_files.worker_exited(run("visit")[0])
+    assert logins() == 3
+    assert {p.name for p in folder.glob("*_archive.db")} == {
+        "counter_archive.db",
+        "histogram_archive.db",
+    }
+
+
+def test_preparing_the_multiprocess_folder_empties_it_or_makes_a_private_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = tmp_path / "prometheus"
+    stale.mkdir()
+    (stale / "counter_123.db").write_bytes(b"old")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(stale))
+    assert metrics_files.prepare() == stale and not list(stale.glob("*.db"))
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    made = metrics_files.prepare()
+    try:
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(made)
+        assert made.is_dir() and not any(made.iterdir())
+        assert oct(made.stat().st_mode & 0o777) == "0o700"
+    finally:
+        made.rmdir()
 
 
 def test_gunicorn_workers_of_socialcare_serve_add_up_in_every_scrape(

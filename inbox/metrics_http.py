@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -160,7 +161,13 @@ def serve_worker_metrics(*, bind: str, token: str) -> WSGIServer | None:
 
 
 def serve_worker_metrics_for(app: Flask) -> WSGIServer | None:
-    """Start the worker's metrics endpoint from the app's WORKER_METRICS_BIND and token."""
+    """Start the worker's metrics endpoint from the app's WORKER_METRICS_BIND and token.
+
+    A worker keeps its values in memory even where the web service's multiprocess folder is
+    configured (a shared environment file): in that folder they would be counted by every
+    web scrape as well as by the worker's own.
+    """
+    os.environ.pop(metrics_files.MULTIPROC_ENV, None)
     return serve_worker_metrics(
         bind=str(app.config.get("WORKER_METRICS_BIND") or ""),
         token=str(app.config.get("METRICS_TOKEN") or ""),

@@ -182,8 +182,13 @@ def _free_port() -> int:
 
 
 def test_the_worker_logs_json_without_personal_data_and_serves_metrics(
-    database_urls: DatabaseUrls, tmp_path: Path
+    database_urls: DatabaseUrls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The web service's multiprocess folder, set in an environment file both services share:
+    # the worker must keep out of it, or every web scrape would count its values too.
+    web_folder = tmp_path / "prometheus"
+    web_folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(web_folder))
     port = _free_port()
     token = "worker-metrics-token-0123456789"
     config = app_config(
@@ -232,6 +237,7 @@ def test_the_worker_logs_json_without_personal_data_and_serves_metrics(
         dbs.inbox.dispose()
         dbs.research.dispose()
     assert errors >= 1, output
+    assert not any(web_folder.iterdir())
     assert_no_personal_data(output)
     failed = [
         line

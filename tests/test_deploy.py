@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import configparser
 import datetime as dt
+import http.client
+import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlmodel import Session, select
+
+from inbox.db import make_engine
+from inbox.models import AuditEvent
+from tests.conftest import DatabaseUrls
+from tests.serving import Server, free_port, migrated_config, wait_for
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
@@ -148,3 +160,122 @@ def test_the_nginx_config_hides_metrics_and_forwards_the_client() -> None:
     # HSTS is the app's job (it knows when the request came over TLS).
     code = "\n".join(line.split("#")[0] for line in site.splitlines())
     assert "Strict-Transport-Security" not in code
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Reply:
+    """What nginx answered."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: str
+
+
+def _https(port: int, path: str, *, source: str, cookie: str = "", **kwargs: Any) -> Reply:
+    """One request to nginx over TLS from a chosen loopback address; the response, read."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test's own throw-away certificate
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", port, source_address=(source, 0), context=context, timeout=20
+    )
+    headers = {"Host": f"inbox.example.com:{port}", **kwargs.pop("headers", {})}
+    if cookie:
+        headers["Cookie"] = cookie
+    connection.request(kwargs.pop("method", "GET"), path, headers=headers, **kwargs)
+    response = connection.getresponse()
+    reply = Reply(response.status, response.headers, response.read().decode())
+    connection.close()
+    return reply
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
+def test_nginx_in_front_of_serve_passes_the_client_and_tls_and_hides_metrics(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    assert NGINX is not None
+    config = migrated_config(database_urls, tmp_path)
+    server = Server({**config, "PROXY_HOPS": 1, "METRICS_TOKEN": "t" * 32}, tmp_path)
+    http_port, https_port = free_port(), free_port()
+    main = nginx_site(tmp_path)
+    site = (tmp_path / "site.conf").read_text()
+    site = re.sub(r"server 10\.0\.0\.\d+:8000", f"server 127.0.0.1:{server.port}", site)
+    site = re.sub(r"\n\s*listen \[::\]:\d+[^;]*;", "", site)
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+    (tmp_path / "site.conf").write_text(site)
+    if os.geteuid() == 0:  # nginx's workers would run as nobody, shut out of tmp_path
+        main.write_text("user root;\n" + main.read_text())
+    proxy = subprocess.Popen(
+        [NGINX, "-c", str(main), "-p", str(tmp_path), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        server.wait_until_healthy()
+        wait_for(lambda: _port_open(https_port))
+        client = "127.0.0.5"  # a client address that is neither nginx's nor gunicorn's peer
+
+        page = _https(https_port, "/login", source=client)
+        assert page.status == 200
+        # The app learnt from X-Forwarded-Proto that the client came over TLS.
+        assert page.headers.get("Strict-Transport-Security", "").startswith("max-age=")
+        session_cookie = next(
+            c for c in page.headers.get_all("Set-Cookie", []) if c.startswith("session=")
+        )
+        assert "; Secure" in session_cookie
+        cookie = session_cookie.split(";")[0]
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.body)
+        assert token, page.body[:500]
+
+        form = f"email=nobody%40example.com&password=wrong&csrf_token={token.group(1)}"
+        answer = _https(
+            https_port,
+            "/login",
+            source=client,
+            cookie=cookie,
+            method="POST",
+            body=form,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Forwarded-For": "6.6.6.6",  # forged by the client: nginx replaces it
+                # Over HTTPS, CSRF protection wants the page's own address as the referrer.
+                "Referer": f"https://inbox.example.com:{https_port}/login",
+            },
+        )
+        assert answer.status == 200, answer.body[:300]
+        assert "E-mail or password is wrong" in answer.body
+        engine = make_engine(config["DATABASE_URL"])
+        try:
+            with Session(engine) as session:
+                failed = session.exec(
+                    select(AuditEvent).where(AuditEvent.action == "login_failed")
+                ).all()
+        finally:
+            engine.dispose()
+        # Neither nginx's address (what gunicorn sees) nor the forged one: the client's.
+        assert [event.ip for event in failed] == [client]
+
+        hidden = _https(
+            https_port, "/metrics", source=client, headers={"Authorization": "Bearer " + "t" * 32}
+        )
+        assert hidden.status == 404
+        assert _https(https_port, "/healthz", source="127.0.0.1").body == "ok\n"
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=20)
+        plain.request("GET", "/login?next=%2F", headers={"Host": "inbox.example.com"})
+        redirect = plain.getresponse()
+        plain.close()
+        assert redirect.status == 301
+        assert redirect.getheader("Location") == "https://inbox.example.com/login?next=%2F"
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=20)
+        assert proxy.stderr is not None
+        proxy.stderr.close()
+        assert server.stop() == 0

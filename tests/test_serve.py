@@ -4,131 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from flask import Flask
-
-from inbox import create_app, migrate
-from inbox.db import databases
 from inbox.serve import TrustedProxyHeaders
-from tests.conftest import DatabaseUrls, app_config
-
-SOCIALCARE = str(Path(sys.executable).with_name("socialcare"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _environment(config: dict[str, Any]) -> dict[str, str]:
-    env = {**os.environ, **{f"SOCIALCARE_{key}": str(value) for key, value in config.items()}}
-    env.pop("SOCIALCARE_TESTING", None)  # serve must pass the production start-up checks
-    return env
-
-
-@pytest.fixture
-def migrated_config(database_urls: DatabaseUrls, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A production-like configuration on migrated databases."""
-    config = app_config(database_urls, tmp_path)
-    app: Flask = create_app(config)
-    dbs = databases(app)
-    migrate.upgrade(dbs.inbox, "inbox")
-    migrate.upgrade(dbs.research, "research")
-    dbs.inbox.dispose()
-    dbs.research.dispose()
-    del config["TESTING"]
-    yield config
-
-
-class Server:
-    """One `socialcare serve` process and the port it listens on."""
-
-    def __init__(self, config: dict[str, Any], tmp_path: Path, *args: str) -> None:
-        self.port = _free_port()
-        self.log = tmp_path / "serve.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [SOCIALCARE, "serve", "--bind", f"127.0.0.1:{self.port}", *args],
-                env=_environment(config),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], str]:
-        """Status, headers and body of a GET."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                body = response.read().decode()
-                return response.status, dict(response.headers), body
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, dict(error.headers), error.read().decode()
-
-    def wait_until_healthy(self, timeout: float = 60.0) -> None:
-        """Poll /healthz until it answers 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if self.get("/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"no /healthz within {timeout} s:\n{self.log.read_text()}")
-
-    def workers(self) -> set[int]:
-        """The pids of the master's child processes, read from /proc."""
-        children = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
-            if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                children.add(int(entry.name))
-        return children
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=40)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-
-
-def _wait_for(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+from tests.conftest import DatabaseUrls
+from tests.serving import SOCIALCARE, Server, environment, free_port, migrated_config, wait_for
 
 
 def test_serve_runs_two_workers_replaces_a_dead_one_and_stops_on_sigterm(
-    migrated_config: dict[str, Any], tmp_path: Path
+    database_urls: DatabaseUrls, tmp_path: Path
 ) -> None:
-    server = Server({**migrated_config, "PROXY_HOPS": 1}, tmp_path, "--workers", "2")
+    config = migrated_config(database_urls, tmp_path)
+    server = Server({**config, "PROXY_HOPS": 1}, tmp_path, "--workers", "2")
     try:
         server.wait_until_healthy()
         status, headers, body = server.get("/healthz")
@@ -140,7 +29,7 @@ def test_serve_runs_two_workers_replaces_a_dead_one_and_stops_on_sigterm(
         status, _, ready = server.get("/readyz")
         assert status == 503 and '"worker":"none"' in ready.replace(" ", "")
 
-        _wait_for(lambda: len(server.workers()) == 2)
+        wait_for(lambda: len(server.workers()) == 2)
         workers = server.workers()
         # The proxy (here: us, on 127.0.0.1) says the client came over HTTPS: PROXY_HOPS=1
         # believes it, so the app answers as it does over TLS.
@@ -149,7 +38,7 @@ def test_serve_runs_two_workers_replaces_a_dead_one_and_stops_on_sigterm(
 
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
-        _wait_for(lambda: len(server.workers()) == 2 and victim not in server.workers())
+        wait_for(lambda: len(server.workers()) == 2 and victim not in server.workers())
         assert server.get("/login")[0] == 200
         workers = server.workers()
     finally:
@@ -163,10 +52,11 @@ def test_serve_runs_two_workers_replaces_a_dead_one_and_stops_on_sigterm(
 
 
 def test_forwarded_headers_from_a_peer_that_is_no_proxy_are_ignored(
-    migrated_config: dict[str, Any], tmp_path: Path
+    database_urls: DatabaseUrls, tmp_path: Path
 ) -> None:
+    config = migrated_config(database_urls, tmp_path)
     server = Server(
-        {**migrated_config, "PROXY_HOPS": 1},
+        {**config, "PROXY_HOPS": 1},
         tmp_path,
         "--workers",
         "1",
@@ -182,8 +72,8 @@ def test_forwarded_headers_from_a_peer_that_is_no_proxy_are_ignored(
 
 
 def test_serve_refuses_to_start_with_a_placeholder_secret(tmp_path: Path) -> None:
-    port = _free_port()
-    env = _environment(
+    port = free_port()
+    env = environment(
         {
             "SECRET_KEY": "change-me",
             "ENCRYPTION_KEYS": "",

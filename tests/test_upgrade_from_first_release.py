@@ -20,7 +20,6 @@ from argon2 import PasswordHasher
 from cryptography.fernet import Fernet, MultiFernet
 from flask import Flask
 from sqlalchemy import Engine, MetaData, func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from anonymizer.store import ResearchRecord, RollupDay
@@ -260,15 +259,7 @@ def upgraded(
     ids = _fill_first_release(inbox_engine, key)
     _fill_research(research_engine)
 
-    try:
-        migrate.upgrade(inbox_engine, "inbox")
-    except IntegrityError as exc:
-        # Known defect, reported: on SQLite, batch migrations (0002 onwards) copy a table and
-        # drop the old one, which foreign keys refuse while rows point at it. inbox/migrate.py
-        # must switch PRAGMA foreign_keys off around the upgrade. Remove this branch with it.
-        if database_urls.backend == "sqlite" and "FOREIGN KEY" in str(exc):
-            pytest.xfail("SQLite upgrade with data fails on foreign keys (migrate.py)")
-        raise
+    migrate.upgrade(inbox_engine, "inbox")
     migrate.upgrade(research_engine, "research")
 
     app = create_app(app_config(database_urls, tmp_path, ENCRYPTION_KEYS=key))

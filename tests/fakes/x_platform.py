@@ -2,7 +2,8 @@
 
 It serves the official account, mentions with `since_id` and pagination tokens, and DM events,
 shaped like X's documented responses, and injects faults: 429 with a reset header, 500s,
-answers slower than the client's timeout, truncated JSON, and malformed items.
+answers slower than the client's timeout, truncated JSON, and malformed items. Several fakes on
+their own ports are several official accounts (`account`); `hold` makes mentions hang on demand.
 """
 
 from __future__ import annotations
@@ -48,13 +49,30 @@ class FakeX:
     seed: int = 1
     base_url: str = ""
     started: float = field(default_factory=time.monotonic)
+    account: dict[str, str] = field(default_factory=lambda: dict(ACCOUNT))
     requests: list[str] = field(default_factory=list)
     posted: list[dict[str, Any]] = field(default_factory=list)
+    held: int = 0
+    _hold_later_pages: bool = False
     _rng: random.Random = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _open: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311  (fault injection, not crypto)
+        self._open.set()
+
+    def hold(self, *, later_pages: bool = False) -> None:
+        """Keep mentions requests waiting until `release` (`held` counts those that wait).
+
+        With `later_pages`, first pages are answered: a held client has items in hand.
+        """
+        self._hold_later_pages = later_pages
+        self._open.clear()
+
+    def release(self) -> None:
+        """Answer the held mentions requests and stop holding new ones."""
+        self._open.set()
 
     # The data -------------------------------------------------------------------------
 
@@ -81,7 +99,7 @@ class FakeX:
         created = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=index)
         tweet = {
             "id": self.tweet_id(index),
-            "text": f"@acme_hilft Frage Nummer {index}: wo bleibt meine Lieferung?",
+            "text": f"@{self.account['username']} Frage Nummer {index}: wo bleibt meine Lieferung?",
             "author_id": str(7000 + index % 50),
             "conversation_id": self.tweet_id(index),
             "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
@@ -155,6 +173,15 @@ class FakeX:
         """The WSGI app."""
         request = Request(environ)
         self.requests.append(f"{request.method} {request.path}")
+        later_page = bool(request.args.get("pagination_token"))
+        if (
+            request.path.endswith("/mentions")
+            and not self._open.is_set()
+            and (later_page or not self._hold_later_pages)
+        ):
+            with self._lock:
+                self.held += 1
+            self._open.wait(timeout=120)
         response = self._fault(request.path) or self._answer(request)
         if response.get_data(as_text=True) == "TRUNCATE":
             full = json.dumps(self.mentions(request.args))
@@ -164,15 +191,17 @@ class FakeX:
     def _answer(self, request: Request) -> Response:
         path = request.path
         if request.method == "GET" and path == "/2/users/me":
-            body: dict[str, Any] = {"data": ACCOUNT}
-        elif request.method == "GET" and path == f"/2/users/{ACCOUNT['id']}/mentions":
+            body: dict[str, Any] = {"data": self.account}
+        elif request.method == "GET" and path == f"/2/users/{self.account['id']}/mentions":
             body = self.mentions(request.args)
         elif request.method == "GET" and path == "/2/dm_events":
             body = {"meta": {"result_count": 0}}
         elif request.method == "POST" and path == "/2/tweets":
             sent = request.get_json()
-            self.posted.append(sent)
-            new_id = str(FIRST_ID + 10_000_000 + len(self.posted))
+            # Two web nodes post at once: each post gets its own id.
+            with self._lock:
+                self.posted.append(sent)
+                new_id = str(FIRST_ID + 10_000_000 + len(self.posted))
             body = {
                 "data": {"id": new_id, "text": sent["text"], "edit_history_tweet_ids": [new_id]}
             }

@@ -81,16 +81,24 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, Any]:
         "errorlog": "-",
         "proc_name": "socialcare-web",
         "preload_app": False,
+        "on_starting": _on_starting,
         "child_exit": _child_exit,
     }
 
 
-def _child_exit(_server: Any, worker: Any) -> None:
-    """Tell prometheus-client's multiprocess mode that a worker is gone (when it is on)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+def _on_starting(_server: Any) -> None:
+    """Before any worker forks: ready prometheus-client's multiprocess folder, so that every
+    scrape, whichever worker answers it, counts the requests of all of them."""
+    from inbox import metrics_files
 
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    metrics_files.prepare()
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """Fold an exited worker's metric files into the folder's archive (see metrics_files)."""
+    from inbox import metrics_files
+
+    metrics_files.worker_exited(worker.pid)
 
 
 def parse_networks(value: str) -> list[Network] | None:

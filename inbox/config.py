@@ -55,6 +55,9 @@ WTF_CSRF_TIME_LIMIT = None
 # the headers are ignored). /metrics answers only with this bearer token (unset: 404).
 PROXY_HOPS = 0
 METRICS_TOKEN = ""
+# Where each worker serves its own metrics ("host:port", e.g. "127.0.0.1:9464"); "" = off.
+# Needs METRICS_TOKEN as well.
+WORKER_METRICS_BIND = ""
 # "json" (one object per line, for log shippers) or "text" (for a terminal).
 LOG_FORMAT = "json"
 LOG_LEVEL = "INFO"

@@ -228,6 +228,15 @@ class Message(SQLModel, table=True):
         Index("ix_message_account_received", "account_id", "received_at"),
         # Data-subject requests and the research objection find a person's messages by author.
         Index("ix_message_author_contact", "author_contact_id"),
+        # Replies not yet delivered: the metrics gauge and the worker's resend job read only
+        # these few rows, never the whole table.
+        Index(
+            "ix_message_undelivered",
+            "account_id",
+            "delivery",
+            postgresql_where=text("delivery IN ('pending', 'failed')"),
+            sqlite_where=text("delivery IN ('pending', 'failed')"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -52,7 +52,7 @@ from inbox import serve as serve_module
     "--access-log",
     is_flag=True,
     envvar="SOCIALCARE_WEB_ACCESS_LOG",
-    help="Write gunicorn's access log to stdout (it holds client addresses).",
+    help="Also log gunicorn's access lines (redacted like every log line).",
 )
 @with_appcontext
 def serve_command(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -75,15 +76,30 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, Any]:
         "max_requests": 2000,
         "max_requests_jitter": 200,
         "forwarded_allow_ips": options.forwarded_allow_ips,
-        # Off by default: an access log holds client addresses and search words. Our own
-        # request logs (inbox/observability.py) leave the personal parts out.
+        # Off by default: the app logs every request already (inbox/logs.py), without query
+        # strings. Turned on, gunicorn's lines pass the same redaction (AppLogger).
         "accesslog": "-" if options.access_log else None,
         "errorlog": "-",
+        "logger_class": AppLogger,
         "proc_name": "socialcare-web",
         "preload_app": False,
         "on_starting": _on_starting,
         "child_exit": _child_exit,
     }
+
+
+class AppLogger(Logger):  # type: ignore[misc]
+    """Gunicorn's own messages go through the app's logging (JSON lines, personal data
+    redacted, see inbox/logs.py) instead of handlers and a format of gunicorn's."""
+
+    def setup(self, cfg: Any) -> None:
+        """Set levels as gunicorn does, then hand the records to the root logger."""
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                if getattr(handler, "_gunicorn", False):
+                    log.removeHandler(handler)
+            log.propagate = True
 
 
 def _on_starting(_server: Any) -> None:

@@ -32,6 +32,7 @@ from inbox.heartbeat import WorkerHeartbeat
 from inbox.models import Account, AccountStatus, PseudonymKey, User
 from inbox.privacy_models import StoredKey
 from inbox.revisions import pending_revisions
+from inbox.serve import DEFAULT_FORWARDED_ALLOW_IPS
 
 
 class Level(StrEnum):
@@ -236,9 +237,24 @@ def check_web_settings(config: Mapping[str, Any]) -> list[Finding]:
     else:
         findings.append(Finding(Level.ok, "metrics", "token set"))
     hops = int(config.get("PROXY_HOPS") or 0)
-    if hops:
+    # `socialcare serve` reads SOCIALCARE_FORWARDED_ALLOW_IPS; Flask keeps a copy in config.
+    proxies = str(config.get("FORWARDED_ALLOW_IPS") or DEFAULT_FORWARDED_ALLOW_IPS)
+    if hops and proxies.strip() == "*":
         findings.append(
-            Finding(Level.ok, "proxy hops", f"{hops}: X-Forwarded-* trusted from {hops} proxy")
+            Finding(
+                Level.warning,
+                "proxy hops",
+                f"{hops}, and forwarding headers are taken from any peer: set "
+                "SOCIALCARE_FORWARDED_ALLOW_IPS to the proxies' addresses",
+            )
+        )
+    elif hops:
+        findings.append(
+            Finding(
+                Level.ok,
+                "proxy hops",
+                f"{hops}: X-Forwarded-* trusted from {hops} proxy, accepted from {proxies}",
+            )
         )
     else:
         findings.append(

@@ -91,6 +91,7 @@ def test_a_healthy_installation_reports_ok_and_no_secret(
         RESEARCH_DATABASE_URL=_with_password(database_urls.research, "db-pass-research"),
         METRICS_TOKEN="m" * 32,
         PROXY_HOPS=1,
+        FORWARDED_ALLOW_IPS="10.0.0.5",
     )
     fernet = MultiFernet([Fernet(key) for key in keys])
     now = utcnow()
@@ -117,7 +118,9 @@ def test_a_healthy_installation_reports_ok_and_no_secret(
     assert f"warning  accounts: 1 rate-limited until {until} at the latest" in lines
     assert any(line.startswith("ok       workers: 2 workers alive, last beat ") for line in lines)
     assert "ok       metrics: token set" in lines
-    assert "ok       proxy hops: 1: X-Forwarded-* trusted from 1 proxy" in lines
+    assert (
+        "ok       proxy hops: 1: X-Forwarded-* trusted from 1 proxy, accepted from 10.0.0.5"
+    ) in lines
     assert lines[-1].startswith("0 problem(s)")
     for leaked in (*keys, secret, "m" * 32, "db-pass-inbox", "db-pass-research"):
         assert leaked not in output
@@ -189,10 +192,21 @@ def test_an_unreachable_research_store_is_a_problem_without_its_address(
 def test_no_worker_alive_is_a_problem(
     apps: list[Flask], database_urls: DatabaseUrls, tmp_path: Path
 ) -> None:
-    app = _app(apps, database_urls, tmp_path, WORKER_HEARTBEAT_MAX_AGE_SECONDS=90)
+    app = _app(
+        apps,
+        database_urls,
+        tmp_path,
+        WORKER_HEARTBEAT_MAX_AGE_SECONDS=90,
+        PROXY_HOPS=1,
+        FORWARDED_ALLOW_IPS="*",
+    )
 
     code, lines = _check(app)
     assert code == 1
+    assert (
+        "warning  proxy hops: 1, and forwarding headers are taken from any peer: set "
+        "SOCIALCARE_FORWARDED_ALLOW_IPS to the proxies' addresses"
+    ) in lines
     assert "problem  workers: none ever ran: start `socialcare worker`" in lines
     assert "warning  accounts: none connected yet" in lines
 

@@ -128,14 +128,17 @@ $SETUP prepare --data-dir "$DATA" --feeders "$FEEDERS" --rate "$(
 
 if SOCIALCARE_TESTING=false "$VENV/bin/socialcare" serve --help >/dev/null 2>&1; then
     say "starting socialcare serve --workers $WEB_WORKERS"
-    "$VENV/bin/socialcare" serve --workers "$WEB_WORKERS" --bind "127.0.0.1:$PORT" \
+    PGAPPNAME=socialcare-load-web "$VENV/bin/socialcare" serve --workers "$WEB_WORKERS" \
+        --bind "127.0.0.1:$PORT" \
         >"$DATA/web.log" 2>&1 &
 else
     say "starting gunicorn -w $WEB_WORKERS (socialcare serve is not there yet)"
-    "$VENV/bin/gunicorn" --no-control-socket -w "$WEB_WORKERS" -b "127.0.0.1:$PORT" 'inbox:create_app()' \
+    PGAPPNAME=socialcare-load-web "$VENV/bin/gunicorn" --no-control-socket -w "$WEB_WORKERS" \
+        -b "127.0.0.1:$PORT" 'inbox:create_app()' \
         >"$DATA/web.log" 2>&1 &
 fi
-PIDS+=($!)
+WEB_PID=$!
+PIDS+=("$WEB_PID")
 for _ in $(seq 1 120); do
     curl -fso /dev/null "$BASE/login" && break
     sleep 0.5
@@ -149,37 +152,48 @@ say "logging in $USERS agents and a marketing user through the login form"
 $SETUP login --base "$BASE" --role agent --users "$USERS" --out "$DATA/agent.cookies" >&2
 $SETUP login --base "$BASE" --role marketing --out "$DATA/marketing.cookies" >&2
 
-count() { $SETUP counts "$@"; }
+WORKER_PID=''
+snapshot() { $SETUP snapshot --web "$WEB_PID" ${WORKER_PID:+--worker "$WORKER_PID"} "$@"; }
 field() { $PY -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+# What happened between two snapshots, as key=value words: messages stored, seconds, CPU.
+between() {
+    $PY -c '
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+words = {"ingested": b["new_messages"], "window": round(b["time"] - a["time"], 3)}
+words.update(outbox=b["outbox"], research=b["research_records"])
+words.update({k: round(b[k] - a[k], 3) for k in a if k.startswith("cpu_")})
+for k in ("pg_web", "pg_worker"):  # backends by pid; JSON made the pids strings
+    words[f"cpu_{k}"] = round(sum(t - a[k].get(p, 0.0) for p, t in b[k].items()), 3)
+print(" ".join(f"{k}={v}" for k, v in words.items()))' "$1" "$2"
+}
 
 if [ "$RATE" != 0 ]; then
     say "starting socialcare worker"
-    "$VENV/bin/socialcare" worker >"$DATA/worker.log" 2>&1 &
-    PIDS+=($!)
+    $SETUP feed
+    PGAPPNAME=socialcare-load-worker "$VENV/bin/socialcare" worker >"$DATA/worker.log" 2>&1 &
+    WORKER_PID=$!
+    PIDS+=("$WORKER_PID")
     # Wait for the first polls, then let ingestion settle into its pace.
-    START=$(field "$(count)" newest_id)
+    START=$(field "$(snapshot)" newest_id)
     for _ in $(seq 1 60); do
-        [ "$(field "$(count --since-id "$START")" new_messages)" -gt 0 ] && break
+        [ "$(field "$(snapshot --since-id "$START")" new_messages)" -gt 0 ] && break
         sleep 1
     done
     sleep 5
 fi
 
 measure() { # name, cookie file, paths file
-    local name=$1 cookies=$2 paths=$3 before after seconds load
+    local name=$1 cookies=$2 paths=$3 before after load out
     LOAD_COOKIES=$cookies LOAD_PATHS=$paths LOAD_USER_AGENT=$USER_AGENT \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${WARMUP}s" -s bench/load.lua "$BASE" >/dev/null
     load=$(cut -d' ' -f1 /proc/loadavg)
-    before=$(count)
-    seconds=$(date +%s.%N)
-    local out
+    before=$(snapshot)
     out=$(LOAD_COOKIES=$cookies LOAD_PATHS=$paths LOAD_USER_AGENT=$USER_AGENT \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${DURATION}s" --timeout 10s -s bench/load.lua \
         "$BASE" | grep '^LOAD_RESULT')
-    seconds=$($PY -c "import sys,time; print(time.time()-float(sys.argv[1]))" "$seconds")
-    after=$(count --since-id "$(field "$before" newest_id)")
-    echo "$name $out load=$load ingested=$(field "$after" new_messages) window=$seconds" \
-        "outbox=$(field "$after" outbox) research=$(field "$after" research_records)"
+    after=$(snapshot --since-id "$(field "$before" newest_id)")
+    echo "$name $out load=$load $(between "$before" "$after")"
 }
 
 say "measuring: ${WARMUP}s warm-up + ${DURATION}s per page, $THREADS threads," \
@@ -189,6 +203,7 @@ RESULTS=$(
     measure conversation "$DATA/agent.cookies" "$DATA/thread.paths"
     measure report "$DATA/marketing.cookies" "$DATA/report.paths"
 )
+echo "$RESULTS" >"$DATA/results.txt"
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS, ${DURATION}s per page, $USERS agents;" \
@@ -198,18 +213,30 @@ function v(key,    i, kv) {
     for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
 }
 BEGIN {
-    printf "%-24s %9s %8s %8s %8s %8s %7s %10s %6s\n", "page", "req/s", "p50 ms", "p90 ms",
-        "p99 ms", "max ms", "not 200", "ingest/s", "load"
+    printf "%-20s %7s %7s %7s %7s %7s %7s %8s %5s %8s %8s %7s\n", "page", "req/s", "p50 ms",
+        "p90 ms", "p99 ms", "max ms", "not 200", "ingest/s", "load", "web CPU", "db CPU",
+        "worker"
+    printf "%-20s %7s %7s %7s %7s %7s %7s %8s %5s %8s %8s %7s\n", "", "", "", "", "", "", "",
+        "", "", "ms/req", "ms/req", "% core"
 }
 {
     url = ($1 == "list") ? "/conversations" : ($1 == "conversation") ? "/conversations/<id>" : "/reports"
-    printf "%-24s %9.1f %8.1f %8.1f %8.1f %8.1f %7d %10.1f %6s\n", url, v("rps"), v("p50"),
-        v("p90"), v("p99"), v("max"), v("not_ok") + v("socket_errors") + v("timeouts"),
-        v("ingested") / v("window"), v("load")
-    if (v("statuses") != "-") printf "%-24s answers other than 200: %s\n", "", v("statuses")
+    n = v("requests") > 0 ? v("requests") : 1
+    printf "%-20s %7.1f %7.1f %7.1f %7.1f %7.0f %7d %8.1f %5.1f %8.1f %8.1f %7.0f\n", url,
+        v("rps"), v("p50"), v("p90"), v("p99"), v("max"),
+        v("not_ok") + v("socket_errors") + v("timeouts"), v("ingested") / v("window"),
+        v("load"), 1000 * v("cpu_web") / n, 1000 * v("cpu_pg_web") / n,
+        100 * (v("cpu_worker") + v("cpu_pg_worker")) / v("window")
+    if (v("statuses") != "-") printf "%-20s answers other than 200: %s\n", "", v("statuses")
     outbox = v("outbox"); research = v("research")
 }
 END { printf "research outbox left: %d rows; research store: %d records\n", outbox, research }
 '
-echo "(not 200: answers other than 200 plus socket errors and timeouts; load: 1-minute load"
-echo " average before the page's measurement; ingest/s: messages stored per second meanwhile)"
+cat <<'EOF'
+not 200: answers other than 200, socket errors and timeouts. ingest/s: messages stored per
+second during the page's measurement. load: 1-minute load average just before it. CPU: user +
+system time of the web server's processes and of the database backends serving them, per
+request; worker: the worker's and its database backends' share of one core. On a shared
+machine these say more than wall times: 2 cores allow about 2,000 / (web + db) requests a
+second at best, less the worker's share.
+EOF

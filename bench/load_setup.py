@@ -3,7 +3,7 @@
     .venv/bin/python bench/load_setup.py prepare --feeders 4 --rate 100 --data-dir DIR
     .venv/bin/python bench/load_setup.py login --base http://127.0.0.1:8765 --role agent \
         --users 20 --out DIR/agent.cookies
-    .venv/bin/python bench/load_setup.py counts --since-id N
+    .venv/bin/python bench/load_setup.py snapshot --web PID --worker PID --since-id N
 
 The app is configured through the environment (``SOCIALCARE_DATABASE_URL``,
 ``SOCIALCARE_RESEARCH_DATABASE_URL``, ``SOCIALCARE_SECRET_KEY``, ``SOCIALCARE_ENCRYPTION_KEYS``),
@@ -18,6 +18,12 @@ retention to the maximum (the seeded messages go back 800 days), connects
 makes the 50 benchmark agents members of them, creates a marketing user, and writes the paths
 of the pages to measure into the data folder.
 
+``feed`` starts the feeders' clocks and lets the worker poll them. ``snapshot`` counts the
+messages, outbox and research rows, and reads the CPU time the web server (with its workers,
+recycled ones included), the worker and the PostgreSQL backends of each (told apart by their
+application name, from ``PGAPPNAME``) have used so far: the machine may be shared, and CPU time
+per request says more about capacity than wall time then.
+
 ``login`` logs users in through the real login form (CSRF token included) with the same
 User-Agent wrk sends, checks that the session opens the page it is for, and writes one
 ``Cookie`` header value per line to a file only the owner can read. Nothing secret is printed.
@@ -30,6 +36,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -66,6 +73,9 @@ MARKETING_EMAIL = "marketing@load.example"
 MARKETING_PASSWORD = "load-marketing-not-secret"  # noqa: S105
 USER_AGENT = "socialcare-load/1"
 SOURCE_DB = "socialcare_bench"
+FEEDER_PREFIX = "load-feeder-"
+# libpq reads PGAPPNAME: load.sh names the web server's and the worker's connections so.
+WEB_APP_NAME, WORKER_APP_NAME = "socialcare-load-web", "socialcare-load-worker"
 CONVERSATIONS = 200
 _CSRF = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 
@@ -90,8 +100,7 @@ def clone_database(url: str, source: str) -> None:
 def prepare(args: argparse.Namespace) -> None:
     """Build the scratch database, feeders, users and the list of pages to measure."""
     url = os.environ["SOCIALCARE_DATABASE_URL"]
-    if not args.keep:
-        clone_database(url, args.source)
+    clone_database(url, args.source)
     app = create_app()
     dbs = databases(app)
     upgrade(dbs.inbox, "inbox")
@@ -118,9 +127,10 @@ def prepare(args: argparse.Namespace) -> None:
                 poll_interval_seconds=1,
             )
             # The demo connector names one account only: renamed, the next call adds another.
-            account.platform_account_id = f"load-feeder-{n}"
+            account.platform_account_id = f"{FEEDER_PREFIX}{n}"
             account.display_name = f"Load feeder {n}"
-            account.status = AccountStatus.active
+            # Paused until `feed` starts their clock, just before the worker starts.
+            account.status = AccountStatus.paused
             session.add(account)
             session.commit()
             feeders.append(account)
@@ -187,25 +197,92 @@ def login(args: argparse.Namespace) -> None:
     print(f"logged in {len(lines)} {args.role} user(s)")
 
 
-def counts(args: argparse.Namespace) -> None:
-    """Print, as JSON, the newest message id, messages above an id, outbox and research rows."""
+def feed(args: argparse.Namespace) -> None:
+    """Start the demo feeders' clocks now and let the worker poll them."""
     app = create_app()
-    dbs = databases(app)
-    with Session(dbs.inbox) as session, Session(dbs.research) as research:
-        newest = session.exec(select(func.max(Message.id))).one() or 0
-        since = args.since_id if args.since_id is not None else newest
-        result = {
-            "newest_id": newest,
-            "new_messages": session.exec(
+    engine = databases(app).inbox
+    with Session(engine) as session:
+        feeders = session.exec(
+            select(Account).where(col(Account.platform_account_id).startswith(FEEDER_PREFIX))
+        ).all()
+        for account in feeders:
+            # Item i is posted at start + i / rate: from now on, the rate's items each second.
+            account.settings = {**account.settings, "start": utcnow().isoformat(), "backlog": 0}
+            account.status = AccountStatus.active
+            session.add(account)
+        session.commit()
+    engine.dispose()
+    databases(app).research.dispose()
+
+
+def _cpu_seconds(pid: int, *, children: bool) -> float:
+    """User plus system CPU of a process (and of its exited, reaped children) so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # gone in between: its time went to its parent's children fields
+    # After the name: state is field 3 of proc(5), so utime (14) is at index 11 here.
+    ticks = sum(int(fields[i]) for i in ((11, 12, 13, 14) if children else (11, 12)))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process, its reaped children (recycled web workers) and its live children."""
+    total = _cpu_seconds(pid, children=True)
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((child / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            total += _cpu_seconds(int(child.name), children=True)
+    return total
+
+
+def snapshot(args: argparse.Namespace) -> None:
+    """Print, as JSON: the time; the newest message id and the messages above --since-id; the
+    outbox and research rows; the CPU seconds so far of web, worker and their backends."""
+    url = make_url(os.environ["SOCIALCARE_DATABASE_URL"])
+    inbox = create_engine(url)
+    research = create_engine(os.environ["SOCIALCARE_RESEARCH_DATABASE_URL"])
+    try:
+        with inbox.connect() as connection:
+            newest = connection.execute(select(func.max(Message.id))).scalar_one() or 0
+            since = newest if args.since_id is None else args.since_id
+            new = connection.execute(
                 select(func.count()).select_from(Message).where(col(Message.id) > since)
-            ).one(),
-            "outbox": session.exec(select(func.count()).select_from(ResearchOutbox)).one(),
-            "research_records": research.exec(
+            ).scalar_one()
+            outbox = connection.execute(
+                select(func.count()).select_from(ResearchOutbox)
+            ).scalar_one()
+            backends = connection.execute(
+                text(
+                    "SELECT pid, application_name FROM pg_stat_activity "
+                    "WHERE datname = :d AND pid <> pg_backend_pid()"
+                ),
+                {"d": url.database},
+            ).all()
+        with research.connect() as connection:
+            records = connection.execute(
                 select(func.count()).select_from(ResearchRecord)
-            ).one(),
-        }
-    dbs.inbox.dispose()
-    dbs.research.dispose()
+            ).scalar_one()
+    finally:
+        inbox.dispose()
+        research.dispose()
+    result = {
+        "time": time.time(),
+        "newest_id": newest,
+        "new_messages": new,
+        "outbox": outbox,
+        "research_records": records,
+        "cpu_web": _tree_cpu_seconds(args.web),
+        "cpu_worker": _cpu_seconds(args.worker, children=True) if args.worker else 0.0,
+        # Per backend: one that closes between two snapshots must not count as negative time.
+        "pg_web": {p: _cpu_seconds(p, children=False) for p, n in backends if n == WEB_APP_NAME},
+        "pg_worker": {
+            p: _cpu_seconds(p, children=False) for p, n in backends if n == WORKER_APP_NAME
+        },
+    }
     print(json.dumps(result))
 
 
@@ -218,7 +295,6 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("--feeders", type=int, default=4)
     step.add_argument("--rate", type=float, default=100.0, help="items a second, all feeders")
     step.add_argument("--source", default=SOURCE_DB, help="the seeded database to copy")
-    step.add_argument("--keep", action="store_true", help="reuse the scratch database as it is")
     step.set_defaults(run=prepare)
     step = commands.add_parser("login", help="log users in, write their Cookie headers")
     step.add_argument("--base", required=True)
@@ -226,9 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("--users", type=int, default=20)
     step.add_argument("--out", required=True)
     step.set_defaults(run=login)
-    step = commands.add_parser("counts", help="message, outbox and research counts as JSON")
-    step.add_argument("--since-id", type=int)
-    step.set_defaults(run=counts)
+    step = commands.add_parser("feed", help="start the demo feeders now")
+    step.set_defaults(run=feed)
+    step = commands.add_parser("snapshot", help="counts and CPU seconds so far, as JSON")
+    step.add_argument("--web", type=int, required=True, help="the web server's main process")
+    step.add_argument("--worker", type=int, help="the worker's process")
+    step.add_argument("--since-id", type=int, help="count the messages above this id")
+    step.set_defaults(run=snapshot)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

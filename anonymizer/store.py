@@ -100,6 +100,15 @@ class _Cell(ResearchBase):
     authors: int
 
 
+_DIMS = ("account_label", "platform", "channel_kind", "language")
+
+
+def _covering(table: str, label: str) -> tuple[Index]:
+    # The key plus what the report sums: a keyword or hashtag query then reads the index alone
+    # instead of looking up every row of its range in the table (bench/reports.py).
+    return (Index(f"ix_{table}_covering", "day", *_DIMS, label, "count", "authors"),)
+
+
 class RollupDay(_Cell, table=True):
     """Messages per day, channel dimensions and sentiment label."""
 
@@ -121,17 +130,9 @@ class RollupHashtag(_Cell, table=True):
     """Messages per day, channel dimensions and hashtag."""
 
     __tablename__ = "rollup_hashtag"
+    __table_args__ = _covering("rollup_hashtag", "hashtag")
 
     hashtag: str = Field(max_length=200, primary_key=True)
-
-
-_DIMS = ("account_label", "platform", "channel_kind", "language")
-
-
-def _covering(table: str, label: str) -> tuple[Index]:
-    # The key plus what the report sums: a keyword query then reads the index alone instead of
-    # looking up every row of a range in the table (about half its time on SQLite).
-    return (Index(f"ix_{table}_covering", "day", *_DIMS, label, "count", "authors"),)
 
 
 class RollupKeyword(_Cell, table=True):
@@ -175,6 +176,7 @@ class RollupHashtagMonth(_Cell, table=True):
     """Messages per month, channel dimensions and hashtag."""
 
     __tablename__ = "rollup_hashtag_month"
+    __table_args__ = _covering("rollup_hashtag_month", "hashtag")
 
     hashtag: str = Field(max_length=200, primary_key=True)
 

@@ -1,39 +1,42 @@
 #!/usr/bin/env bash
-# Load test: wrk against gunicorn (2 workers) on PostgreSQL with a million messages, as
-# logged-in users, while `socialcare worker` ingests about 100 items a second.
+# Load test: wrk against the web server (`socialcare serve --workers 2`) on PostgreSQL with a
+# million messages, as logged-in users, while `socialcare worker` ingests 100 items a second.
 #
 #   bench/load.sh                                  # 30 s per page after a 5 s warm-up
 #   bench/load.sh --duration 60 --connections 16
-#   LOAD_USERS=50 LOAD_RATE=0 bench/load.sh       # 50 agents, no ingestion
+#   LOAD_USERS=50 LOAD_RATE=0 bench/load.sh       # 50 agents, no worker, no ingestion
 #
 # Options (or environment variables):
 #   --duration S     LOAD_DURATION     seconds measured per page            (30)
 #   --warmup S       LOAD_WARMUP       seconds of unmeasured load before    (5)
 #   --connections N  LOAD_CONNECTIONS  wrk's open connections               (8)
 #   --threads N      LOAD_THREADS      wrk's threads                        (2)
-#   --users N        LOAD_USERS        agents logged in, one per request in turn (20)
+#   --users N        LOAD_USERS        agents logged in, 1 to 50; each request is the next's (20)
 #   --rate R         LOAD_RATE         items a second the worker ingests, 0: no worker (100)
-#   --port P         LOAD_PORT         gunicorn's port on 127.0.0.1         (8765)
-#                    LOAD_WEB_WORKERS  gunicorn workers                     (2)
-#                    LOAD_DATA_DIR     logs, research store, cookies        (/tmp/socialcare-load)
+#   --port P         LOAD_PORT         the web server's port on 127.0.0.1   (8765)
+#                    LOAD_WEB_WORKERS  web server processes                 (2)
+#                    LOAD_DATA_DIR     logs, research store, results        (/tmp/socialcare-load)
 #                    LOAD_PG_URL       the scratch database, copied from socialcare_bench
 #                    LOAD_VENV         the virtualenv to run in             (./.venv)
 #
 # The code measured is the checkout this script is in (PYTHONPATH points there), so a copy
-# made with `git archive` measures a commit while the working tree changes.
+# made with `git archive HEAD` measures a commit while the working tree changes.
 #
 # What it does: installs wrk (Debian package) if missing; seeds the PostgreSQL database
 # socialcare_bench with bench/inbox.py unless it is seeded already (a few minutes the first
 # time); copies it into the scratch database socialcare_load (the benchmark's own stays as it
-# was); pauses its five accounts and connects four offline demo accounts that post LOAD_RATE
-# items a second together; starts gunicorn and one `socialcare worker`, which polls the demo
-# accounts every second through the real connector and ingestion code; logs LOAD_USERS agents
-# and a marketing user in through the login form (CSRF token included); then measures, one
-# page after the other, the conversation list (first page), a conversation (200 random ones
-# of the seeded data, in turn) and the trend report (as marketing). Each request goes out as
-# the next user. It prints requests/s, latency percentiles (wrk's, in ms), answers other than
-# 200 (a redirect to the login form counts too), and the rate at which messages arrived
-# during each measurement. Session cookies go to a file only root can read, never to output.
+# was); pauses its five accounts (fake credentials) and connects four offline demo accounts
+# that post LOAD_RATE items a second together; starts the web server (`socialcare serve`:
+# gunicorn with gthread workers; plain `gunicorn -w` where that command does not exist) and one
+# `socialcare worker`, which polls the demo accounts every second through the real connector,
+# ingestion and anonymization code; logs LOAD_USERS agents and a marketing user in through the
+# login form (CSRF token included); then measures, one page after the other, the conversation
+# list (first page), a conversation (200 random ones of the seeded data, in turn) and the
+# trend report (as marketing). It prints requests/s, wrk's latency percentiles, answers other
+# than 200 (a redirect to the login form counts too), the rate at which messages arrived
+# meanwhile, and the CPU time per request of the web server and of its database backends (on a
+# shared machine the wall times grow with the other load, CPU per request much less). Session
+# cookies go to files only their owner can read, removed on exit, never to the output.
 # Everything it started is stopped on exit.
 set -euo pipefail
 
@@ -82,11 +85,20 @@ SETUP="$PY bench/load_setup.py"
 BASE="http://127.0.0.1:$PORT"
 
 if ! command -v wrk >/dev/null 2>&1; then
-    say "installing wrk"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -q -y -o DPkg::Lock::Timeout=600 install wrk >/dev/null 2>&1 ||
-        { apt-get -q update >/dev/null && apt-get -q -y -o DPkg::Lock::Timeout=600 install wrk >/dev/null; }
+    say "installing wrk (Debian package)"
+    SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+    apt() {
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 "$@"
+    }
+    apt install wrk >/dev/null 2>&1 || { apt update >/dev/null && apt install wrk >/dev/null; }
 fi
+case "$USERS" in
+[1-9] | [1-4][0-9] | 50) ;;
+*)
+    echo "load.sh: --users must be 1 to 50 (the benchmark's agents)" >&2
+    exit 2
+    ;;
+esac
 
 mkdir -p "$DATA"
 chmod 700 "$DATA"
@@ -206,8 +218,10 @@ RESULTS=$(
 echo "$RESULTS" >"$DATA/results.txt"
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS, ${DURATION}s per page, $USERS agents;" \
-    "worker ingesting at a target of $RATE items/s; $(nproc) CPUs"
+WORK="worker ingesting, target $RATE items/s"
+[ "$RATE" = 0 ] && WORK="no worker"
+echo "wrk -t$THREADS -c$CONNECTIONS, ${DURATION}s per page, $USERS agents," \
+    "$WEB_WORKERS web processes; $WORK; $(nproc) CPUs"
 echo "$RESULTS" | awk '
 function v(key,    i, kv) {
     for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
@@ -220,7 +234,8 @@ BEGIN {
         "", "", "ms/req", "ms/req", "% core"
 }
 {
-    url = ($1 == "list") ? "/conversations" : ($1 == "conversation") ? "/conversations/<id>" : "/reports"
+    url = ($1 == "list") ? "/conversations" : "/reports"
+    if ($1 == "conversation") url = "/conversations/<id>"
     n = v("requests") > 0 ? v("requests") : 1
     printf "%-20s %7.1f %7.1f %7.1f %7.1f %7.0f %7d %8.1f %5.1f %8.1f %8.1f %7.0f\n", url,
         v("rps"), v("p50"), v("p90"), v("p99"), v("max"),

@@ -82,7 +82,7 @@ class CpuClock:
         return seconds
 
 
-def measure(url: str, runs: int) -> None:
+def measure(url: str, runs: int, names: list[str]) -> None:
     """Time every query on one database and print p50/p95 wall and mean CPU per range."""
     engine = create_engine(url)
     rng = random.Random(11)
@@ -96,9 +96,9 @@ def measure(url: str, runs: int) -> None:
                     where = ReportFilter(
                         since=end - timedelta(days=days), until=end, account_label=account
                     )
-                    for name, call in QUERIES.items():
+                    for name in names:
                         wall, cpu = time.perf_counter(), clock()
-                        call(session, where)
+                        QUERIES[name](session, where)
                         sample = ((time.perf_counter() - wall) * 1000, (clock() - cpu) * 1000)
                         results.setdefault((name, account or "", days), []).append(sample)
     uptime = Path("/proc/loadavg").read_text().split()[:3]
@@ -106,7 +106,7 @@ def measure(url: str, runs: int) -> None:
     for account in ("", ACCOUNTS[0][0]):
         print(f"\n{'filtered by one account' if account else 'unfiltered'}: p50 / p95 (cpu) ms")
         print(f"{'query':<15}" + "".join(f"{f'{d} days':>24}" for d in RANGES))
-        for name in QUERIES:
+        for name in names:
             print(f"{name:<15}" + "".join(_cell(results[(name, account, d)]) for d in RANGES))
     engine.dispose()
 
@@ -130,13 +130,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--no-seed", action="store_true", help="reuse the seeded databases")
     parser.add_argument("--no-timing", action="store_true", help="only seed")
+    parser.add_argument("--query", action="append", choices=QUERIES, help="time only these")
     args = parser.parse_args()
     urls: list[str] = args.database_url or ["sqlite:////tmp/socialcare-bench-reports.db"]
     if not args.no_seed:
         seed([create_engine(url) for url in urls], args.records, sys.stderr)
     if not args.no_timing:
         for url in urls:
-            measure(url, args.runs)
+            measure(url, args.runs, args.query or list(QUERIES))
 
 
 if __name__ == "__main__":

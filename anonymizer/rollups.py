@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert
 from sqlalchemy import select as sa_select
+from sqlalchemy import text as sql_text
 from sqlmodel import Session, col
 
 from anonymizer.keywords import keywords_of
@@ -182,10 +183,34 @@ def rollup_rows(*, day: date, records: Iterable[Any]) -> dict[type[Any], list[di
     }
 
 
+# Two-part keys of PostgreSQL's transaction-scoped advisory locks: one per rolled-up day and
+# one per month, so two workers draining at once rebuild a day one after the other.
+_DAY_LOCK, _MONTH_LOCK = 0x524F4C44, 0x524F4C4D
+
+
+def _lock(session: Session, kind: int, day: date) -> None:
+    """Wait for the rollup lock of a day or month, held until the transaction ends.
+
+    Without it, two drains rebuilding the same day would each delete and insert its rows from
+    the records they can see, and the second insert would collide with the first's. With it,
+    the second waits, then (read committed) sees the first's records too. Locks are taken in
+    order, days before months, so two drains never wait on each other in a circle. SQLite has
+    one writer at a time and needs none.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sql_text("SELECT pg_advisory_xact_lock(:kind, :day)"),
+            {"kind": kind, "day": day.toordinal()},
+        )
+
+
 def refresh_days(*, session: Session, days: Iterable[date]) -> int:
     """Rebuild the rollups of the given UTC days in the session's transaction; rows written."""
     written = 0
-    for day in sorted(set(days)):
+    days = sorted(set(days))
+    for day in days:
+        _lock(session, _DAY_LOCK, day)
+    for day in days:
         rows = rollup_rows(day=day, records=_records_of(session, day))
         rows[RollupKeyword] = keyword_rows(day=day, records=_texts_of(session, day))
         for table in ROLLUPS:
@@ -226,7 +251,10 @@ def refresh_months(
     """
     written = 0
     chosen = [(*LABELLED[label], label) for label in labels]
-    for month in sorted(set(months)):
+    months = sorted(set(months))
+    for month in months:
+        _lock(session, _MONTH_LOCK, month)
+    for month in months:
         span = (month, next_month(month))
         for daily, monthly, label in chosen:
             session.execute(delete(monthly).where(col(monthly.day) == month))

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from anonymizer.enrich import language as detect_language
 from connectors import FailedPayload, InboundItem
@@ -101,6 +101,7 @@ def ingest_batch(
     erased = buried_items(
         session=session, platform=account.platform, external_ids=[i.external_id for i in items]
     )
+    _contacts_in_order(session, account, [i for i in items if i.external_id not in erased])
     for item in items:
         if item.external_id in erased:
             duplicates += 1
@@ -207,6 +208,41 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
         session.add(ResearchOutbox(message_id=message.id))
     session.flush()
     return Ingested(message=message, created=True)
+
+
+def _contacts_in_order(session: Session, account: Account, items: Sequence[InboundItem]) -> None:
+    """Store the new items' contacts first, ordered by platform id.
+
+    Two workers storing two accounts' batches that share new customers would otherwise insert
+    those contacts in different orders, each waiting on a row the other holds: a deadlock.
+    In one order, the second waits for the first to commit and then finds the rows.
+    """
+    stored = set(
+        session.exec(
+            select(Message.external_id).where(
+                Message.account_id == account.id,
+                col(Message.external_id).in_([item.external_id for item in items]),
+            )
+        ).all()
+    )
+    savepoints = session.get_bind().dialect.name != "sqlite"
+    authors = {
+        (item.platform, item.author.platform_user_id): item
+        for item in items
+        if item.external_id not in stored
+    }
+    for key in sorted(authors):
+        savepoint = session.begin_nested() if savepoints else None
+        try:
+            _contact(session, authors[key])
+            if savepoint is not None:
+                savepoint.commit()
+        except (IntegrityError, DataError):
+            if savepoint is None:
+                raise
+            # Stored by another writer meanwhile (stage() finds it), or a value the database
+            # refuses (stage() keeps that item as a dead letter).
+            savepoint.rollback()
 
 
 def _contact(session: Session, item: InboundItem) -> Contact:

@@ -78,6 +78,10 @@ def drain_outbox(
         .join(Contact, col(Contact.id) == Message.author_contact_id)
         .order_by(col(ResearchOutbox.id))
         .limit(limit)
+        # Claimed until this transaction ends: a second worker draining at the same time
+        # takes the next rows instead of anonymizing these again (PostgreSQL; SQLite has one
+        # writer at a time anyway).
+        .with_for_update(of=ResearchOutbox, skip_locked=True)
     ).all()
     if not rows:
         return DrainResult(0, 0, 0)

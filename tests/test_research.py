@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 
@@ -110,3 +111,19 @@ def test_an_objecting_contact_never_reaches_the_store(
     assert theirs > 0
     assert research.exec(select(func.count()).select_from(ResearchRecord)).one() == total - theirs
     assert session.exec(select(func.count()).select_from(ResearchOutbox)).one() == 0
+
+
+def test_one_drain_run_works_off_a_backlog_of_several_batches(
+    app: Flask, session: Session, research: Session, fernet: MultiFernet
+) -> None:
+    _ingest_demo_traffic(app, session, fernet, items=60)
+    backlog = session.exec(select(func.count()).select_from(ResearchOutbox)).one()
+    ctx = dataclasses.replace(context_from_app(app), drain_batch=7)
+
+    result = drain(ctx)
+
+    # Batch after batch of seven, all in one run: not one batch per interval.
+    assert result.written + result.skipped == backlog
+    assert session.exec(select(func.count()).select_from(ResearchOutbox)).one() == 0
+    assert research.exec(select(func.count()).select_from(ResearchRecord)).one() == result.written
+    assert drain(ctx).written == 0

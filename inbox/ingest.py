@@ -211,7 +211,7 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
 
 
 def _contacts_in_order(session: Session, account: Account, items: Sequence[InboundItem]) -> None:
-    """Store the new items' contacts first, ordered by platform id.
+    """Store the new items' new contacts first, ordered by platform id.
 
     Two workers storing two accounts' batches that share new customers would otherwise insert
     those contacts in different orders, each waiting on a row the other holds: a deadlock.
@@ -231,7 +231,15 @@ def _contacts_in_order(session: Session, account: Account, items: Sequence[Inbou
         for item in items
         if item.external_id not in stored
     }
-    for key in sorted(authors):
+    known = set(
+        session.exec(
+            select(Contact.platform, Contact.platform_user_id).where(
+                col(Contact.platform).in_({platform for platform, _ in authors}),
+                col(Contact.platform_user_id).in_([user for _, user in authors]),
+            )
+        ).all()
+    )
+    for key in sorted(authors.keys() - known):
         savepoint = session.begin_nested() if savepoints else None
         try:
             _contact(session, authors[key])

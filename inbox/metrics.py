@@ -8,8 +8,8 @@ gunicorn worker, forked after `socialcare serve` set it) records its first value
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -79,9 +79,19 @@ class _Metrics:
         )
 
 
-@cache
+_made: list[_Metrics] = []
+_making = threading.Lock()
+
+
 def _metrics() -> _Metrics:
-    return _Metrics()
+    # Threads of one process (gunicorn's gthread workers, concurrent ingests) may record their
+    # first values at once; registering the metrics twice would raise. One lock, taken only
+    # until they exist.
+    if not _made:
+        with _making:
+            if not _made:
+                _made.append(_Metrics())
+    return _made[0]
 
 
 def status_class(status: int) -> str:

@@ -122,22 +122,11 @@ def generate_day(day: date, offset: int, count: int, rng: np.random.Generator) -
         day=day,
         records=[(*d, author, t) for d, author, t in zip(dim_rows, authors, texts, strict=True)],
     )
+    # Ids ascend (the drain's are random hex) so the primary key grows at its end; no report
+    # query reads them.
     raw = [
-        (
-            f"{offset:08x}{n:024x}",
-            a,
-            p,
-            k,
-            bucket,
-            lang,
-            t,
-            _TOPIC_JSON[tc],
-            _TAG_JSON[gc],
-            r[4],
-            r[5],
-            r[6],
-        )  # fmt: skip
-        for n, ((a, p, k, lang), bucket, t, tc, gc, r) in enumerate(
+        (f"{offset:08x}{n:024x}", *d[:3], bucket, d[3], text, _TOPIC_JSON[t], _TAG_JSON[g], *r[4:7])
+        for n, (d, bucket, text, t, g, r) in enumerate(
             zip(dim_rows, buckets, texts, topic_codes, tag_codes, records, strict=True)
         )
     ]

@@ -89,6 +89,11 @@ class _Filter:
             statement = statement.where(col(Conversation.kind) == self.channel_kind)
         return statement
 
+    def opened(self, since: date, until: date) -> Select[Any]:
+        """The ids of the conversations opened in [since, until) that pass the filters."""
+        opened_at = col(Conversation.opened_at)
+        return self.apply(sa_select(col(Conversation.id))).where(_in_range(opened_at, since, until))
+
 
 def _in_range(column: Any, since: date, until: date) -> Any:
     return (column >= _start(since)) & (column < _start(until))
@@ -109,12 +114,16 @@ def _percentiles(
     # SQLite has no percentile aggregate: number the sorted durations and pick the ranks.
     ranks = [rank(answered, share) for share in SHARES]
     numbered = opened.with_only_columns(
-        seconds.label("seconds"), func.row_number().over(order_by=seconds).label("n")
+        seconds.label("seconds"),
+        func.row_number().over(order_by=seconds).label("n"),
+        func.count().over().label("total"),
     ).subquery()
-    chosen = sa_select(numbered.c.n, numbered.c.seconds).where(numbered.c.n.in_(ranks))
-    picked = {int(n): value for n, value in session.execute(chosen)}
-    if all(r in picked for r in ranks):
-        return [int(picked[r]) for r in ranks]
+    chosen = sa_select(numbered.c.n, numbered.c.seconds, numbered.c.total).where(
+        numbered.c.n.in_(ranks)
+    )
+    picked = {int(n): (int(value), int(total)) for n, value, total in session.execute(chosen)}
+    if all(r in picked and picked[r][1] == answered for r in ranks):
+        return [picked[r][0] for r in ranks]
     # Conversations were answered between the two statements: read the durations once more.
     values = sorted(int(v) for v in session.execute(opened.with_only_columns(seconds)).scalars())
     return [percentile(values, share) for share in SHARES]
@@ -142,7 +151,7 @@ def service_summary(
     # Decided once answered, or once the deadline passed unanswered.
     decided = due.is_not(None) & (first_at.is_not(None) | (due <= now))
     within = due.is_not(None) & first_at.is_not(None) & (first_at <= due)
-    opened = where.apply(sa_select(col(Conversation.id))).where(_in_range(opened_at, since, until))
+    opened = where.opened(since, until)
     day = _utc_day(opened_at, dialect)
     per_day = opened.with_only_columns(
         day,

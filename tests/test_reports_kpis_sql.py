@@ -11,11 +11,20 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from inbox.models import Account, Contact, Conversation
-from inbox.reports_kpis import ServiceDay, ServiceSummary, percentile, rank, service_summary
+from inbox.reports_kpis import (
+    ServiceDay,
+    ServiceSummary,
+    _Filter,
+    _percentiles,
+    percentile,
+    rank,
+    service_summary,
+)
 
 SINCE = date(2026, 3, 1)
 UNTIL = date(2026, 3, 8)
 NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+FILTERS = ("account_label", "platform", "channel_kind")
 
 
 def _moment(rng: random.Random) -> datetime:
@@ -132,6 +141,24 @@ def test_sql_aggregates_match_python_over_random_conversations(session: Session,
     for filters in [{}, {"account_label": "Shop 1"}, {"platform": "demo", "channel_kind": "dm"}]:
         got = service_summary(session=session, since=SINCE, until=UNTIL, now=NOW, **filters)
         assert got == _expected(session, **filters), filters
+        # The ranked-rows way (SQLite's) agrees with percentile_disc on PostgreSQL too.
+        opened = _Filter(**{name: filters.get(name) for name in FILTERS}).opened(SINCE, UNTIL)
+        answered = sum(day.answered for day in got.days)
+        ranked = _percentiles(session, opened, "sqlite", answered)
+        assert ranked == [got.median_seconds, got.p90_seconds]
+
+
+def test_ranked_percentiles_recount_when_answers_arrive_meanwhile(session: Session) -> None:
+    _seed(session, random.Random(7))
+    opened = _Filter(None, None, None).opened(SINCE, UNTIL)
+    summary = service_summary(session=session, since=SINCE, until=UNTIL, now=NOW)
+    answered = sum(day.answered for day in summary.days)
+    assert answered > 10
+
+    # A count taken before (or after) more answers came in must not shift the percentiles.
+    for stale in (answered - 3, answered + 3):
+        ranked = _percentiles(session, opened, "sqlite", stale)
+        assert ranked == [summary.median_seconds, summary.p90_seconds]
 
 
 def test_percentiles_of_no_answered_conversation_are_empty(session: Session) -> None:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from inbox.models import Account
 from inbox.types import utcnow
@@ -28,11 +28,23 @@ class LeaseLost(RuntimeError):
     """Another worker holds the account's lease now: this poll's work must not be committed."""
 
 
-def renew_lease(*, session: Session, account_id: int, owner: str, seconds: float) -> bool:
-    """Extend this owner's lease in the caller's transaction; False if the lease is not ours."""
+def renew_lease(
+    *, session: Session, account_id: int, owner: str, seconds: float, skip_locked: bool = False
+) -> bool:
+    """Extend this owner's lease in the caller's transaction; False if the lease is not ours.
+
+    With `skip_locked` a row another transaction has locked is left alone (False) instead of
+    waited for: the background renewal must never wait on the poll's own transaction, which
+    locks the row just before it commits and rolls back only after the renewal has stopped.
+    """
+    rows = select(Account.id).where(
+        col(Account.id) == account_id, col(Account.lease_owner) == owner
+    )
+    if skip_locked:
+        rows = rows.with_for_update(skip_locked=True)
     result = session.execute(
         update(Account)
-        .where(col(Account.id) == account_id, col(Account.lease_owner) == owner)
+        .where(col(Account.id).in_(rows.scalar_subquery()))
         .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -57,10 +69,15 @@ def kept_alive(*, engine: Engine, account_id: int, owner: str, seconds: float) -
         while not stop.wait(seconds / 3):
             try:
                 with Session(engine) as session:
-                    if not renew_lease(
-                        session=session, account_id=account_id, owner=owner, seconds=seconds
-                    ):
-                        return  # taken over: hold_lease stops the poll at its commit
+                    # Not renewed: taken over (hold_lease stops the poll at its commit) or the
+                    # poll is committing right now; either way, try again next round.
+                    renew_lease(
+                        session=session,
+                        account_id=account_id,
+                        owner=owner,
+                        seconds=seconds,
+                        skip_locked=True,
+                    )
                     session.commit()
             except Exception:  # hold_lease still protects the data; keep trying
                 log.exception("renewing the lease of account %s failed", account_id)

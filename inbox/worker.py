@@ -28,6 +28,7 @@ from inbox.crypto import CredentialsError
 from inbox.db import databases
 from inbox.heartbeat import beat
 from inbox.ingest import BatchResult, commit_batch
+from inbox.leases import LeaseLost, hold_lease, kept_alive
 from inbox.models import Account, AccountStatus, PollRun
 from inbox.replies import deliver, stuck_replies
 from inbox.research import DrainResult, drain_outbox
@@ -133,8 +134,17 @@ def poll_account(ctx: WorkerContext, account_id: int) -> PollOutcome:
         ):
             return PollOutcome(polled=False)
         try:
-            return _poll(ctx, session, account_id)
+            # A slow platform or a busy database must not let the lease lapse mid-poll.
+            with kept_alive(
+                engine=ctx.inbox, account_id=account_id, owner=ctx.owner, seconds=ctx.lease_seconds
+            ):
+                return _poll(ctx, session, account_id)
+        except LeaseLost as lost:
+            log.warning("poll dropped: %s", lost)
+            return PollOutcome(polled=False, error=str(lost))
         finally:
+            # What a failed poll staged must not be committed by the release below.
+            session.rollback()
             release_lease(session=session, account_id=account_id, owner=ctx.owner)
 
 
@@ -152,24 +162,27 @@ def _poll(ctx: WorkerContext, session: Session, account_id: int) -> PollOutcome:
         # No retry storm: the account stops until an admin reconnects it.
         metrics.count_poll(account_id=account.id, platform=account.platform, error="revoked")
         account.status = AccountStatus.needs_reconnection
-        return _failed(session, account, started, ctx.owner, str(exc))
+        return _failed(ctx, session, account, started, str(exc))
     except RateLimited as exc:
         metrics.count_poll(account_id=account.id, platform=account.platform, error="rate_limited")
         wait = (exc.retry_at - started).total_seconds()
         metrics.count_rate_limit(account_id=account.id, platform=account.platform, seconds=wait)
         account.rate_limited_until = exc.retry_at
-        return _failed(session, account, started, ctx.owner, str(exc))
+        return _failed(ctx, session, account, started, str(exc))
     except (ConnectorError, CredentialsError) as exc:
         metrics.count_poll(account_id=account.id, platform=account.platform, error="error")
         account.consecutive_failures += 1
         account.backoff_until = started + backoff_delay(
             account.consecutive_failures, base_seconds=ctx.backoff_base_seconds
         )
-        return _failed(session, account, started, ctx.owner, str(exc))
+        return _failed(ctx, session, account, started, str(exc))
 
     metrics.count_poll(account_id=account.id, platform=account.platform)
 
     def with_batch(batch: BatchResult) -> None:
+        hold_lease(
+            session=session, account_id=account_id, owner=ctx.owner, seconds=ctx.lease_seconds
+        )
         # Same transaction as the items: after a crash the cursor never runs ahead of the data.
         account.cursor = result.cursor
         account.last_polled_at = utcnow()
@@ -208,16 +221,17 @@ def backoff_delay(failures: int, *, base_seconds: float) -> timedelta:
 
 
 def _failed(
-    session: Session, account: Account, started: datetime, owner: str, error: str
+    ctx: WorkerContext, session: Session, account: Account, started: datetime, error: str
 ) -> PollOutcome:
+    assert account.id is not None
+    hold_lease(session=session, account_id=account.id, owner=ctx.owner, seconds=ctx.lease_seconds)
     account.last_error = error
     account.last_polled_at = utcnow()
     session.add(account)
-    assert account.id is not None
     session.add(
         PollRun(
             account_id=account.id,
-            owner=owner,
+            owner=ctx.owner,
             started_at=started,
             finished_at=utcnow(),
             error=error,

@@ -228,6 +228,8 @@ class Message(SQLModel, table=True):
         Index("ix_message_account_received", "account_id", "received_at"),
         # Data-subject requests and the research objection find a person's messages by author.
         Index("ix_message_author_contact", "author_contact_id"),
+        # A reply form submitted twice (a double click, two nodes) stores one reply.
+        Index("ux_message_submission", "conversation_id", "submission_key", unique=True),
         # Replies not yet delivered: the metrics gauge and the worker's resend job read only
         # these few rows, never the whole table.
         Index(
@@ -256,6 +258,8 @@ class Message(SQLModel, table=True):
     raw: dict[str, Any] = _json(dict)
     delivery: Delivery | None = _enum(Delivery, nullable=True)
     delivery_error: str | None = Field(default=None, sa_type=Text)
+    # The composer's one-time key of the form that sent this reply.
+    submission_key: str | None = Field(default=None, max_length=64)
     attempts: int = Field(default=0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from cryptography.fernet import MultiFernet
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from connectors import Author, ConnectorError, OutboundReply
@@ -35,12 +36,19 @@ def send_reply(
     text: str,
     ip: str | None = None,
     purpose: str = "service",
+    submission_key: str | None = None,
 ) -> Message:
     """Store the agent's reply, then deliver it; the stored message tells how delivery went.
 
     The outbound gate comes first: a refused reply raises ReplyError with the gate's reason
-    and nothing is stored but the audit event.
+    and nothing is stored but the audit event. A form submitted again with the same
+    `submission_key` (a double click, or the same form sent to two web nodes) gets the reply
+    stored the first time, delivered once.
     """
+    if submission_key is not None:
+        earlier = submitted(session=session, conversation=conversation, key=submission_key)
+        if earlier is not None:
+            return earlier
     text = text.strip()
     account = session.get(Account, conversation.account_id)
     assert account is not None and account.id is not None and conversation.id is not None
@@ -66,6 +74,7 @@ def send_reply(
         delivery=Delivery.pending,
         # Kept with the reply so a retry passes the gate for the same purpose.
         context={"purpose": purpose},
+        submission_key=submission_key,
     )
     session.add(message)
     audit.record(
@@ -77,8 +86,27 @@ def send_reply(
         contact_id=conversation.contact_id,
         ip=ip,
     )
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same form, sent at the same moment through another request, stored it first.
+        session.rollback()
+        if submission_key is None:
+            raise
+        earlier = submitted(session=session, conversation=conversation, key=submission_key)
+        if earlier is None:
+            raise
+        return earlier
     return deliver(session=session, fernet=fernet, message=message)
+
+
+def submitted(*, session: Session, conversation: Conversation, key: str) -> Message | None:
+    """The reply a composer form with this key stored already, if any."""
+    return session.exec(
+        select(Message).where(
+            Message.conversation_id == conversation.id, Message.submission_key == key
+        )
+    ).first()
 
 
 def deliver(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,10 +15,14 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from connectors import Author
+from inbox.config import multi_fernet
+from inbox.db import databases
 from inbox.ingest import ingest
-from inbox.models import Account, Delivery, Message, Role, User
+from inbox.models import Account, Conversation, Delivery, Message, Role, User
+from inbox.replies import send_reply
 from inbox.workflow_models import AccountMember, Presence
 from tests.conftest import (
+    audit_events,
     csrf_token,
     fresh,
     login,
@@ -412,3 +417,74 @@ def test_marketing_may_use_none_of_the_composer_endpoints(
         assert client.get(url).status_code == 403, url
     assert outbound_messages(session) == []
     assert fresh(session).exec(select(Presence)).all() == []
+
+
+# Sending once ------------------------------------------------------------------------------
+
+
+def submission_field(body: str) -> str:
+    found = re.search(r'<input type="hidden" name="submission" value="([A-Za-z0-9_-]+)">', body)
+    assert found, "no submission key in the composer"
+    return found.group(1)
+
+
+def test_the_same_form_sent_twice_posts_one_reply(
+    agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    first = write_in(session, account, "Wo bleibt mein Paket?")
+    body = agent_client.get(f"/conversations/{first.conversation_id}").get_data(as_text=True)
+    fields = {**open_composer(agent_client, first.conversation_id)}
+    fields["submission"] = submission_field(body)
+
+    # A double click: the browser sends the same form twice.
+    assert send(agent_client, first.conversation_id, fields, "Ist unterwegs.").status_code == 302
+    assert send(agent_client, first.conversation_id, fields, "Ist unterwegs.").status_code == 302
+
+    (reply,) = outbound_messages(session)
+    assert reply.delivery == Delivery.sent and reply.submission_key == fields["submission"]
+    assert len(audit_events(session, "reply")) == 1
+    # The page after sending has a new form: a deliberate second reply goes out.
+    again = agent_client.get(f"/conversations/{first.conversation_id}").get_data(as_text=True)
+    assert submission_field(again) != fields["submission"]
+    second = {**fields, "submission": submission_field(again), "seen": seen_field(again)}
+    assert send(agent_client, first.conversation_id, second, "Morgen da.").status_code == 302
+    assert [m.text for m in outbound_messages(session)] == ["Ist unterwegs.", "Morgen da."]
+
+
+@pytest.mark.postgres_only
+def test_one_form_sent_to_two_nodes_at_once_stores_and_posts_one_reply(
+    app: Flask, session: Session, account: Account, agent: User
+) -> None:
+    first = write_in(session, account, "Hallo?")
+    make_member(session, agent, account)
+    conversation = session.get(Conversation, first.conversation_id)
+    assert conversation is not None
+    barrier = threading.Barrier(4)
+    stored: list[int | None] = []
+    errors: list[BaseException] = []
+
+    def node() -> None:
+        try:
+            with Session(databases(app).inbox, expire_on_commit=False) as own:
+                barrier.wait()
+                message = send_reply(
+                    session=own,
+                    fernet=multi_fernet(app.config["ENCRYPTION_KEYS"]),
+                    conversation=own.get(Conversation, conversation.id),  # type: ignore[arg-type]
+                    agent=own.get(User, agent.id),  # type: ignore[arg-type]
+                    text="Wir kümmern uns.",
+                    submission_key="k" * 24,
+                )
+                stored.append(message.id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=node) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(set(stored)) == 1 and len(stored) == 4
+    assert len(outbound_messages(session)) == 1
+    assert len(audit_events(session, "reply")) == 1

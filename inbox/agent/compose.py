@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
@@ -40,6 +42,11 @@ class Composer:
     collision: bool
     canned: list[CannedReply]
     others: list[Present]
+    # One-time key of this form: sending it twice stores and posts one reply.
+    submission_key: str
+
+
+SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @bp.app_template_global("composer_for")
@@ -67,6 +74,7 @@ def composer_for(thread: Thread, draft: str = "") -> Composer:
         others=others_present(
             session=session, conversation_id=conversation.id, user_id=current_user.id
         ),
+        submission_key=secrets.token_urlsafe(18),
     )
 
 
@@ -89,6 +97,7 @@ def reply(conversation_id: int) -> Response | tuple[str, int]:
             g.composer_collision = True
             return thread(conversation_id, draft=text), 409
     signature = signature_for(session=session, account_id=conversation.account_id, user_id=agent.id)
+    key = request.form.get("submission", "")
     try:
         message = send_reply(
             session=session,
@@ -98,6 +107,7 @@ def reply(conversation_id: int) -> Response | tuple[str, int]:
             text=with_signature(text, signature),
             ip=request.remote_addr,
             purpose=purpose,
+            submission_key=key if SUBMISSION_KEY.fullmatch(key) else None,
         )
     except ReplyError as exc:
         flash(_reply_error_text(exc), "error")

@@ -188,6 +188,18 @@ class Conversation(SQLModel, table=True):
             sqlite_where=text("snoozed_until IS NOT NULL"),
             postgresql_where=text("snoozed_until IS NOT NULL"),
         ),
+        # The trend report's service figures count straight off these covering indexes.
+        Index(
+            "ix_conversation_opened_kpis",
+            "opened_at",
+            "is_spam",
+            "first_response_seconds",
+            "first_response_at",
+            "sla_due_at",
+            "account_id",
+            "kind",
+        ),
+        Index("ix_conversation_closed_kpis", "closed_at", "is_spam", "account_id", "kind"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

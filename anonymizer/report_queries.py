@@ -23,10 +23,14 @@ from anonymizer.store import (
     RollupDay,
     RollupHashtag,
     RollupHashtagMonth,
+    RollupHashtagTotal,
+    RollupHashtagTotalMonth,
     RollupHour,
     RollupHourMonth,
     RollupKeyword,
     RollupKeywordMonth,
+    RollupKeywordTotal,
+    RollupKeywordTotalMonth,
     RollupTopic,
     RollupTopicMonth,
 )
@@ -173,13 +177,22 @@ def topics(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
     return _by_label(session, where, RollupTopic, RollupTopicMonth, "topic")
 
 
+def _across_channels(where: ReportFilter) -> bool:
+    # No channel filter: the all-channel totals hold the same sums in far fewer rows.
+    return all(getattr(where, name) is None for name in DIMENSIONS)
+
+
 def hashtags(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
     """Messages per hashtag over the whole range (the topic filter does not apply)."""
+    if _across_channels(where):
+        return _by_label(session, where, RollupHashtagTotal, RollupHashtagTotalMonth, "hashtag")
     return _by_label(session, where, RollupHashtag, RollupHashtagMonth, "hashtag")
 
 
 def keywords(*, session: Session, where: ReportFilter) -> dict[str, Cell]:
     """Messages per keyword over the whole range (the topic filter does not apply)."""
+    if _across_channels(where):
+        return _by_label(session, where, RollupKeywordTotal, RollupKeywordTotalMonth, "keyword")
     return _by_label(session, where, RollupKeyword, RollupKeywordMonth, "keyword")
 
 

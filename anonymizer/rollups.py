@@ -25,10 +25,14 @@ from anonymizer.store import (
     RollupDay,
     RollupHashtag,
     RollupHashtagMonth,
+    RollupHashtagTotal,
+    RollupHashtagTotalMonth,
     RollupHour,
     RollupHourMonth,
     RollupKeyword,
     RollupKeywordMonth,
+    RollupKeywordTotal,
+    RollupKeywordTotalMonth,
     RollupTopic,
     RollupTopicMonth,
 )
@@ -218,7 +222,43 @@ def refresh_days(*, session: Session, days: Iterable[date]) -> int:
             if rows[table]:
                 session.execute(insert(table), rows[table])
                 written += len(rows[table])
+    written += refresh_totals(session=session, days=days)
     return written + refresh_months(session=session, months={month_of(day) for day in days})
+
+
+# Label tables summed over the channel dimensions: (per channel, per day, per month).
+TOTALS: dict[str, tuple[Any, Any, Any]] = {
+    "hashtag": (RollupHashtag, RollupHashtagTotal, RollupHashtagTotalMonth),
+    "keyword": (RollupKeyword, RollupKeywordTotal, RollupKeywordTotalMonth),
+}
+
+
+def _sum_into(session: Session, target: Any, source: Any, label: str, day: date, end: date) -> int:
+    """target's rows for `day` rebuilt from source's rows in [day, end): counts summed,
+    authors the largest (a lower bound, like any merged cell of a report)."""
+    session.execute(delete(target).where(col(target.day) == day))
+    key = getattr(source, label)
+    rows = session.execute(
+        sa_select(key, func.sum(source.count), func.max(source.authors))
+        .where(col(source.day) >= day, col(source.day) < end)
+        .group_by(key)
+    ).all()
+    values = [
+        {"day": day, label: name, "count": count, "authors": authors}
+        for name, count, authors in rows
+    ]
+    if values:
+        session.execute(insert(target), values)
+    return len(values)
+
+
+def refresh_totals(*, session: Session, days: Iterable[date]) -> int:
+    """Rebuild the all-channel hashtag and keyword rows of these days from their daily rows."""
+    written = 0
+    for day in sorted(set(days)):
+        for label, (daily, total, _) in TOTALS.items():
+            written += _sum_into(session, total, daily, label, day, day + timedelta(days=1))
+    return written
 
 
 def month_of(day: date) -> date:
@@ -244,10 +284,12 @@ def refresh_months(
     months: Iterable[date],
     labels: Iterable[str] = tuple(LABELLED),
     hours: bool = True,
+    totals: bool = True,
 ) -> int:
     """Rebuild the monthly rollups from the daily ones: counts add up, authors take the max.
 
-    `labels` and `hours` choose the tables, so a migration can fill only those that exist.
+    `labels`, `hours` and `totals` choose the tables, so a migration can fill only those that
+    exist. The monthly all-channel totals are summed from the daily ones (`refresh_totals`).
     """
     written = 0
     chosen = [(*LABELLED[label], label) for label in labels]
@@ -275,6 +317,9 @@ def refresh_months(
                 written += len(values)
         if hours:
             written += _refresh_hour_month(session, *span)
+        if totals:
+            for label, (_, total, monthly) in TOTALS.items():
+                written += _sum_into(session, monthly, total, label, *span)
     return written
 
 

@@ -2,7 +2,8 @@
 
 Records are generated a day at a time with numpy and assembled into the very tuples the drain
 reads, then `anonymizer.rollups.rollup_rows` and `keyword_rows` (the drain's functions) turn
-each day into its rollup rows, and `refresh_months` builds the monthly ones at each month's end.
+each day into its rollup rows; at each month's end `refresh_totals` sums its days over the
+channels and `refresh_months` builds the monthly rollups.
 Raw records and rollup rows go in through each driver's bulk path: `executemany` on the raw
 sqlite3 connection, `COPY ... FROM STDIN` through psycopg 3. Secondary indexes are dropped for
 the load and created after it. One generated stream can fill several databases in one pass.
@@ -22,7 +23,13 @@ import numpy as np
 from sqlalchemy import Engine, Index, text
 from sqlmodel import Session
 
-from anonymizer.rollups import keyword_rows, month_of, refresh_months, rollup_rows
+from anonymizer.rollups import (
+    keyword_rows,
+    month_of,
+    refresh_months,
+    refresh_totals,
+    rollup_rows,
+)
 from anonymizer.store import ROLLUPS, ResearchRecord, RollupKeyword, metadata
 
 ACCOUNTS = (("Quendelmarkt", "x"), ("Quendelmarkt DE", "facebook"), ("Quendel Style", "instagram"))
@@ -180,7 +187,12 @@ class Sink:
             self._bulk(table, names, rows)
         if (day.day + timedelta(days=1)).day == 1 or day.day == FIRST_DAY + timedelta(DAYS - 1):
             with Session(bind=self.connection) as session:
-                refresh_months(session=session, months={month_of(day.day)})
+                month = month_of(day.day)
+                refresh_totals(
+                    session=session,
+                    days=[month + timedelta(days=n) for n in range((day.day - month).days + 1)],
+                )
+                refresh_months(session=session, months={month})
                 # The session began the connection's transaction: this commits the month.
                 session.commit()
             self.dbapi.commit()

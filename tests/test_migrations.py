@@ -65,6 +65,10 @@ def test_the_research_store_holds_nothing_of_the_inbox_and_the_inbox_nothing_of_
             "rollup_hashtag_month",
             "rollup_keyword_month",
             "rollup_hour_month",
+            "rollup_hashtag_total",
+            "rollup_hashtag_total_month",
+            "rollup_keyword_total",
+            "rollup_keyword_total_month",
         }
         assert not inbox_tables & research_tables
         columns = {c["name"] for c in inspect(research_engine).get_columns("research_record")}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import random
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 
+import pytest
+from alembic import command
 from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from anonymizer.disclosure import Cell
 from anonymizer.report_queries import (
     ReportFilter,
+    _by_label,
     hashtags,
     hour_of_week,
     keywords,
@@ -21,8 +26,10 @@ from anonymizer.store import (
     ResearchRecord,
     RollupDay,
     RollupHashtag,
+    RollupHashtagMonth,
     RollupKeyword,
     RollupKeywordMonth,
+    RollupKeywordTotal,
     RollupTopic,
     RollupTopicMonth,
 )
@@ -177,3 +184,75 @@ def test_ranges_over_whole_months_read_the_monthly_rollups_with_the_same_result(
         select(RollupTopicMonth).where(RollupTopicMonth.day == date(2026, 10, 1))
     ).one()
     assert (month.day, month.count, month.authors) == (date(2026, 10, 1), 9, 6)
+
+
+def _random_traffic(research: Session, seed: int) -> None:
+    rng = random.Random(seed)
+    words = ["paket", "rechnung", "retoure", "lieferung", "gutschein", "app"]
+    records = []
+    for _ in range(400):
+        when = datetime(2026, 9, 20, 8) + timedelta(days=rng.randrange(60), hours=rng.randrange(12))
+        records.append(
+            _record(
+                f"author-{rng.randrange(40)}",
+                time_bucket=when,
+                account_label=rng.choice(("Quendelmarkt", "Quendel Style")),
+                platform=rng.choice(("x", "facebook")),
+                channel_kind=rng.choice(("dm", "mention", "comment")),
+                language=rng.choice(("de", "en")),
+                redacted_text=" ".join(rng.sample(words, 2)),
+                hashtags=rng.sample(["Sale", "Lieferung", "Service"], rng.randrange(3)),
+            )
+        )
+    research.add_all(records)
+    research.commit()
+    refresh_days(session=research, days={r.time_bucket.date() for r in records})
+    research.commit()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_unfiltered_hashtags_and_keywords_read_the_all_channel_totals_with_the_same_result(
+    research: Session, seed: int
+) -> None:
+    _random_traffic(research, seed)
+    rng = random.Random(seed)
+    for _ in range(6):
+        since = date(2026, 9, 18) + timedelta(days=rng.randrange(40))
+        where = ReportFilter(since=since, until=since + timedelta(days=rng.randrange(1, 50)))
+        per_channel = _by_label(research, where, RollupKeyword, RollupKeywordMonth, "keyword")
+        assert keywords(session=research, where=where) == per_channel
+        per_channel = _by_label(research, where, RollupHashtag, RollupHashtagMonth, "hashtag")
+        assert hashtags(session=research, where=where) == per_channel
+    # Fewer rows (a fourteenth on real traffic): what makes the unfiltered report cheap.
+    totals = research.exec(select(func.count()).select_from(RollupKeywordTotal)).one()
+    channels = research.exec(select(func.count()).select_from(RollupKeyword)).one()
+    assert 0 < totals < channels / 2
+    # With a channel filter, the per-channel rows answer.
+    where = ReportFilter(since=date(2026, 9, 1), until=date(2026, 12, 1), language="en")
+    filtered = keywords(session=research, where=where)
+    everyone = keywords(session=research, where=replace(where, language=None))
+    assert filtered and all(cell.count < everyone[word].count for word, cell in filtered.items())
+
+
+def test_upgrading_to_the_totals_backfills_them_from_the_rollups(
+    database_urls: DatabaseUrls,
+) -> None:
+    engine = make_engine(database_urls.research)
+    try:
+        migrate.upgrade(engine, "research")
+        with Session(engine) as research:
+            _random_traffic(research, 4)
+        # Back to the release before the totals, with its rollups, and up again.
+        config = migrate.alembic_config("research")
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005_research")
+        migrate.upgrade(engine, "research")
+        with Session(engine) as research:
+            where = ReportFilter(since=date(2026, 9, 1), until=date(2026, 12, 1))
+            per_channel = _by_label(research, where, RollupKeyword, RollupKeywordMonth, "keyword")
+            assert per_channel and keywords(session=research, where=where) == per_channel
+            per_channel = _by_label(research, where, RollupHashtag, RollupHashtagMonth, "hashtag")
+            assert per_channel and hashtags(session=research, where=where) == per_channel
+    finally:
+        engine.dispose()

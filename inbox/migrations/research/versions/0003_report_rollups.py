@@ -126,7 +126,10 @@ def _backfill() -> None:
     with Session(bind=bind) as session:
         # Only this revision's tables: later ones (keywords, 0004) do not exist yet.
         refresh_months(
-            session=session, months={month_of(day) for day in days}, labels=("topic", "hashtag")
+            session=session,
+            months={month_of(day) for day in days},
+            labels=("topic", "hashtag"),
+            totals=False,
         )
         session.flush()
 

@@ -72,6 +72,7 @@ def _backfill() -> None:
             months={month_of(day) for day in days},
             labels=("keyword",),
             hours=False,
+            totals=False,
         )
         session.flush()
 

@@ -55,6 +55,8 @@ def demo_config(instance: Path) -> dict[str, Any]:
         "ENCRYPTION_KEYS": stored["ENCRYPTION_KEYS"],
         "WORKER_DRAIN_SECONDS": 3,
         "WORKER_ACCOUNT_SYNC_SECONDS": 10,
+        # Someone watches the demo in a terminal: readable lines, unless asked for JSON.
+        "LOG_FORMAT": os.environ.get("SOCIALCARE_LOG_FORMAT", "text"),
     }
 
 

@@ -26,7 +26,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from inbox import audit, db, throttle, twofactor
+from inbox import audit, db, settings, throttle, twofactor
 from inbox.models import Role, User
 from inbox.types import utcnow
 from inbox.users import mark_logged_in
@@ -79,11 +79,15 @@ class SessionUser(UserMixin):  # type: ignore[misc]
 
 @login_manager.user_loader  # type: ignore[untyped-decorator]
 def _load_user(user_id: str) -> SessionUser | None:
-    user = db.session().get(User, int(user_id))
+    dbs = db.session()
+    user = dbs.get(User, int(user_id))
     if user is None or not user.active or session.get(VERSION) != user.session_version:
         return None
-    must_enrol = not twofactor.is_enabled(user) and twofactor.is_required(
-        session=db.session(), user=user
+    # twofactor.is_required, with the instance-wide setting read through the per-process cache
+    # (seconds old at most, see inbox.settings): this runs on every request.
+    must_enrol = not twofactor.is_enabled(user) and (
+        user.role in twofactor.REQUIRED_ROLES
+        or bool(settings.cached_setting(session=dbs, key=twofactor.REQUIRE_ALL_SETTING))
     )
     return SessionUser(user, must_enrol=must_enrol)
 

@@ -4,10 +4,16 @@ Messenger tag) and for the whole instance (the privacy defaults of reports)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from inbox.models import Account
@@ -164,3 +170,62 @@ def set_report_privacy(*, session: Session, k: str, epsilon: str) -> dict[str, d
     if old_epsilon != new_epsilon:
         changes["epsilon"] = {"old": old_epsilon, "new": new_epsilon}
     return changes
+
+
+# Seconds an instance setting read through cached_setting() is reused by this process. A change
+# saved through the ORM in this process (an admin's form) takes effect at once: every write of a
+# Setting row, on flush and again on commit, drops what this process remembers. Other processes
+# (gunicorn's other workers) only catch up when their copy runs out, so a change reaches every
+# request within this many seconds.
+SETTING_TTL_SECONDS = 5.0
+_remembered: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, int, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_lock = threading.Lock()
+_generation = 0
+_CHANGED = "inbox.settings.changed"
+
+
+def cached_setting(*, session: Session, key: str, ttl: float | None = None) -> Any:
+    """The instance setting's value (None when unset), read from the database at most every
+    `ttl` seconds (default SETTING_TTL_SECONDS) per process and database."""
+    ttl = SETTING_TTL_SECONDS if ttl is None else ttl
+    engine = session.get_bind()
+    clock = time.monotonic()
+    generation = _generation
+    by_key = _remembered.get(engine) if isinstance(engine, Engine) else None
+    found = by_key.get(key) if by_key is not None else None
+    if found is not None and found[0] > clock and found[1] == generation:
+        return found[2]
+    value = _get(session, key)
+    if ttl > 0 and isinstance(engine, Engine):
+        with _lock:
+            _remembered.setdefault(engine, {})[key] = (clock + ttl, generation, value)
+    return value
+
+
+def forget_cached_settings() -> None:
+    """Drop every remembered setting of this process: the next read goes to the database."""
+    global _generation
+    with _lock:
+        _generation += 1
+        _remembered.clear()
+
+
+def _writes_settings(objects: Iterable[object]) -> bool:
+    return any(isinstance(item, Setting) for item in objects)
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _setting_flushed(session: OrmSession, _context: Any) -> None:
+    # Still the pre-flush lists here. Forgotten now for this session's own next read, and
+    # again after the commit: another request may have read the old value in between.
+    if any(_writes_settings(found) for found in (session.new, session.dirty, session.deleted)):
+        session.info[_CHANGED] = True
+        forget_cached_settings()
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _setting_committed(session: OrmSession) -> None:
+    if session.info.pop(_CHANGED, False):
+        forget_cached_settings()

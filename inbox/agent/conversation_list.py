@@ -10,9 +10,12 @@ from typing import Any
 
 from babel import dates
 from flask import abort, current_app, render_template, request, url_for
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_locale, get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from anonymizer.enrich import SUPPORTED_LANGUAGES
 from inbox import db
@@ -21,6 +24,7 @@ from inbox.auth import roles_required
 from inbox.conversation_list import (
     COUNT_CAP,
     VIEWS,
+    FilterOptions,
     Page,
     View,
     count_views,
@@ -120,25 +124,90 @@ def _counts(filters: Filters, now: datetime) -> dict[View, int]:
     return counts
 
 
+# Seconds the filter form's choices (accounts, platforms, tags) are reused, per process and app
+# and per set of visible accounts. A tag or account added meanwhile shows up in the form this
+# much later; the list itself filters by whatever the URL names, fresh on every request.
+FILTERS_TTL_SECONDS = 30.0
+
+
+def _filter_options() -> FilterOptions:
+    """What the filter form offers the user, looked up at most every FILTERS_TTL_SECONDS."""
+    ttl = float(current_app.config.get("CONVERSATION_FILTERS_TTL", FILTERS_TTL_SECONDS))
+    cache: dict[Any, tuple[float, FilterOptions]] = current_app.extensions.setdefault(
+        "conversation_filters", {}
+    )
+    accounts = visible_account_ids()
+    clock = time.monotonic()
+    cached = cache.get(accounts)
+    if ttl > 0 and cached is not None and cached[0] > clock:
+        return cached[1]
+    options = filter_options(session=db.session(), accounts=accounts)
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    if ttl > 0:
+        cache[accounts] = (clock + ttl, options)
+    return options
+
+
 def _due_formatter() -> Callable[[datetime], str]:
-    """Flask-Babel's format_datetime(value, "short"), with locale, zone and patterns looked up
-    once per page instead of once per row; the output is the same."""
+    """Flask-Babel's format_datetime(value, "short") for this request's locale and zone, with
+    the same output; the patterns are looked up once per process and each due time is
+    formatted once: the first page shows the same due times request after request."""
     locale, zone = get_locale(), get_timezone()
+    key = (str(locale), str(zone))
+    found = _FORMATTERS.get(key)
+    if found is None:
+        found = _FORMATTERS[key] = _short_formatter(locale, zone)
+    return found
+
+
+# Per process: (locale, zone) -> a formatter remembering what it wrote, up to _MAX_FORMATTED.
+_FORMATTERS: dict[tuple[str, str], Callable[[datetime], str]] = {}
+_MAX_FORMATTED = 4096
+
+
+def _short_formatter(locale: Any, zone: Any) -> Callable[[datetime], str]:
     glue = str(dates.get_datetime_format("short", locale=locale)).replace("'", "")
     date_pattern = dates.parse_pattern(dates.get_date_format("short", locale=locale))
     time_pattern = dates.parse_pattern(dates.get_time_format("short", locale=locale))
+    written: dict[datetime, str] = {}
 
     def short(value: datetime) -> str:
-        local = value.astimezone(zone)
-        at, on = time_pattern.apply(local, locale), date_pattern.apply(local, locale)
-        return glue.replace("{0}", str(at)).replace("{1}", str(on))
+        text = written.get(value)
+        if text is None:
+            local = value.astimezone(zone)
+            at, on = time_pattern.apply(local, locale), date_pattern.apply(local, locale)
+            text = glue.replace("{0}", str(at)).replace("{1}", str(on))
+            if len(written) >= _MAX_FORMATTED:
+                written.clear()
+            written[value] = text
+        return text
 
     return short
+
+
+def _page_gettext() -> Callable[..., str]:
+    """The templates' `_()` for this page: what Jinja's i18n extension installs for
+    Flask-Babel (newstyle: Markup when autoescaping, always %-formatted), with the request's
+    translations looked up once instead of on each of the page's ~50 calls. Passed to
+    render_template as `gettext`, which `_()` resolves through the render context, so the
+    base template and its includes use it too."""
+    translations = get_translations()
+
+    @pass_context
+    def gettext(context: Context, string: str, **variables: Any) -> str:
+        text = translations.ugettext(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)  # noqa: S704  (our own catalogue, as Jinja does it)
+        return text % variables  # type: ignore[no-any-return]
+
+    return gettext
 
 
 def _row_context(now: datetime) -> dict[str, Any]:
     """What the rows template needs besides the rows, resolved once per page."""
     return {
+        "gettext": _page_gettext(),
         "now": now,
         "format_due": _due_formatter(),
         # The thread links differ only in the id: build one and fill the id in per row.
@@ -154,7 +223,6 @@ def conversations() -> str:
     loaded = _load(now)
     # Every link of the page keeps the view's filters: other views, further pages, the refresh.
     args: dict[str, Any] = {"view": loaded.view, **loaded.filters.as_args()}
-    session = db.session()
     # Deeper pages leave the counts out: they cost more than the page and the agent saw them on
     # the first page.
     counts = None if loaded.deeper else _counts(loaded.filters, now)
@@ -172,7 +240,7 @@ def conversations() -> str:
         counts={view: _count_label(count) for view, count in (counts or {}).items()},
         filters=loaded.filters,
         filter_args=loaded.filters.as_args(),
-        options=filter_options(session=session, accounts=visible_account_ids()),
+        options=_filter_options(),
         kinds=KINDS,
         sla_states=SLA_STATES,
         sla_labels=SLA_LABELS,

@@ -8,14 +8,28 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Subquery, false, func, null, or_, text, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Subquery,
+    bindparam,
+    false,
+    func,
+    null,
+    or_,
+    text,
+    true,
+    tuple_,
+)
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from inbox.list_params import Cursor, Filters, SlaState
 from inbox.models import Account, Contact, Conversation, ConversationStatus, Message, User
+from inbox.types import UTCDateTime
 from inbox.workflow_models import ConversationTag
 
 View = Literal["mine", "unassigned", "open", "pending", "snoozed", "closed", "spam"]
@@ -73,7 +87,7 @@ class Page:
     next: Cursor | None
 
 
-def _view_where(view: View, *, user_id: int, now: datetime) -> list[ColumnElement[bool]]:
+def _view_where(view: View, *, user_id: Any, now: Any) -> list[ColumnElement[bool]]:
     status = col(Conversation.status)
     awake = or_(col(Conversation.snoozed_until).is_(None), col(Conversation.snoozed_until) <= now)
     # "= 0" / "= 1", not "IS 0": SQLite only uses the spam view's partial index (WHERE is_spam
@@ -101,24 +115,34 @@ def _view_where(view: View, *, user_id: int, now: datetime) -> list[ColumnElemen
 def _filter_where(
     filters: Filters,
     *,
-    now: datetime,
+    now: Any,
     view: View,
     dialect: str,
     accounts: Collection[int] | None = None,
+    bound: bool = False,
 ) -> list[ColumnElement[bool]]:
+    """The filters' terms; `bound`: with parameters named like _page_params' keys in place of
+    the values (now, soon, accounts and the filters' own), for a statement kept for reuse."""
+
+    def value(name: str, given: Any) -> Any:
+        return bindparam(name) if bound else given
+
     where: list[ColumnElement[bool]] = []
     if accounts is not None:
         # The agent's own accounts: what they are not a member of is not in their inbox.
-        where.append(col(Conversation.account_id).in_(sorted(accounts)))
+        members = bindparam("accounts", expanding=True) if bound else sorted(accounts)
+        where.append(col(Conversation.account_id).in_(members))
     if filters.account is not None:
-        where.append(col(Conversation.account_id) == filters.account)
+        where.append(col(Conversation.account_id) == value("account", filters.account))
     if filters.platform is not None:
-        on_platform = select(Account.id).where(Account.platform == filters.platform)
+        on_platform = select(Account.id).where(
+            Account.platform == value("platform", filters.platform)
+        )
         where.append(col(Conversation.account_id).in_(on_platform))
     if filters.kind is not None:
-        where.append(col(Conversation.kind) == filters.kind)
+        where.append(col(Conversation.kind) == value("kind", filters.kind))
     if filters.language is not None:
-        where.append(col(Conversation.language) == filters.language)
+        where.append(col(Conversation.language) == value("language", filters.language))
     if filters.tag is not None:
         # The tag's conversations are read once off ix_conversationtag_tag, never probed per
         # candidate. Left alone, SQLite then fetches every tagged conversation by id, whatever
@@ -126,18 +150,19 @@ def _filter_where(
         # are a small backlog better walked on their own index, testing each id against the
         # list ("+ 0" keeps SQLite from using the id as the way in). PostgreSQL weighs both.
         tagged = select(ConversationTag.conversation_id).where(
-            col(ConversationTag.tag) == filters.tag
+            col(ConversationTag.tag) == value("tag", filters.tag)
         )
         by_view = dialect == "sqlite" and view != "closed"
         where.append((col(Conversation.id) + 0 if by_view else col(Conversation.id)).in_(tagged))
     due = col(Conversation.sla_due_at)
+    soon = bindparam("soon", type_=UTCDateTime()) if bound else now + NEARLY_DUE
     match filters.sla:
         case "late":
             where.append(due < now)
         case "soon":
-            where.extend([due >= now, due < now + NEARLY_DUE])
+            where.extend([due >= now, due < soon])
         case "later":
-            where.append(due >= now + NEARLY_DUE)
+            where.append(due >= soon)
         case "none":
             where.append(due.is_(None))
     return where
@@ -163,33 +188,36 @@ def list_conversations(
 ) -> Page:
     """One page of a view on `accounts` (None: all): earliest due first (closed: latest
     closed), then by last activity."""
-    where = _view_where(view, user_id=user_id, now=now)
-    dialect = session.get_bind().dialect.name
-    where += _filter_where(
-        filters or Filters(), now=now, view=view, dialect=dialect, accounts=accounts
-    )
-    name, timed, newest_first = _order(view)
+    filters = filters or Filters()
+    name = _order(view)[0]
     if after is not None and after.order != name:
         raise ValueError("cursor")
-    identity = col(Conversation.id)
-    base = select_columns(*_PAGE_COLUMNS).where(*where)
+    dialect = session.get_bind().dialect.name
+    shape = _Shape(
+        view=view,
+        dialect=dialect,
+        accounts=accounts is not None,
+        set_filters=tuple(getattr(filters, field) is not None for field in _FILTER_FIELDS),
+        sla=filters.sla,
+    )
+    params: dict[str, Any] = {
+        "user_id": user_id,
+        "now": now,
+        "soon": now + NEARLY_DUE,
+        "accounts": sorted(accounts) if accounts is not None else [],
+        **{field: getattr(filters, field) for field in _FILTER_FIELDS},
+    }
+    if after is not None:
+        params.update(after_key=after.key, after_id=after.id)
     found: list[Any] = []
     # Two index range scans instead of one sort with NULLS LAST: each phase reads only its rows.
     if after is None or after.phase == 0:
-        query = base.where(timed.is_not(None))
-        if after is not None:
-            position = tuple_(timed, identity)
-            mark = tuple_(after.key, after.id)
-            query = query.where(position < mark if newest_first else position > mark)
-        keys = (timed.desc(), identity.desc()) if newest_first else (timed, identity)
-        found.extend(_with_previews(session, query.order_by(*keys).limit(limit + 1), name, 0))
+        statement = _page_statement(shape, phase=0, resumed=after is not None)
+        found.extend(_read(session, statement, {**params, "limit": limit + 1}))
     if len(found) <= limit:
-        activity = col(Conversation.last_message_at)
-        query = base.where(_untimed(name, timed, dialect=dialect))
-        if after is not None and after.phase == 1:
-            query = query.where(tuple_(activity, identity) < tuple_(after.key, after.id))
-        query = query.order_by(activity.desc(), identity.desc()).limit(limit + 1 - len(found))
-        found.extend(_with_previews(session, query, name, 1))
+        resumed = after is not None and after.phase == 1
+        statement = _page_statement(shape, phase=1, resumed=resumed)
+        found.extend(_read(session, statement, {**params, "limit": limit + 1 - len(found)}))
     shown = found[:limit]
     following: Cursor | None = None
     if len(found) > limit:
@@ -198,6 +226,62 @@ def list_conversations(
         phase = 0 if key is not None else 1
         following = Cursor(order=name, phase=phase, key=key or last.last_message_at, id=last.id)
     return Page(rows=_rows(session, shown), next=following)
+
+
+_FILTER_FIELDS = ("account", "platform", "kind", "tag", "language")
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What decides a page statement's SQL; the values go in as parameters."""
+
+    view: View
+    dialect: str
+    accounts: bool
+    set_filters: tuple[bool, ...]
+    sla: SlaState | None
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: _Shape, *, phase: int, resumed: bool) -> Any:
+    """The statement of one phase of a page, built once per shape and reused: building it
+    and its cache key cost more than running it. Parameters: user_id, now, soon, accounts,
+    the filters', limit, and after_key and after_id when `resumed` (after a cursor)."""
+    view = shape.view
+    now = bindparam("now", type_=UTCDateTime())
+    where = _view_where(view, user_id=bindparam("user_id"), now=now)
+    # Stand-ins: only whether each filter is set matters, bound=True puts parameters in.
+    stand_ins: dict[str, Any] = {
+        field: "" if used else None
+        for field, used in zip(_FILTER_FIELDS, shape.set_filters, strict=True)
+    }
+    filters = Filters(**stand_ins, sla=shape.sla)
+    where += _filter_where(
+        filters,
+        now=now,
+        view=view,
+        dialect=shape.dialect,
+        accounts=() if shape.accounts else None,
+        bound=True,
+    )
+    name, timed, newest_first = _order(view)
+    identity = col(Conversation.id)
+    query = select_columns(*_PAGE_COLUMNS).where(*where)
+    mark = tuple_(bindparam("after_key", type_=UTCDateTime()), bindparam("after_id"))
+    if phase == 0:
+        query = query.where(timed.is_not(None))
+        if resumed:
+            position = tuple_(timed, identity)
+            query = query.where(position < mark if newest_first else position > mark)
+        keys = (timed.desc(), identity.desc()) if newest_first else (timed, identity)
+    else:
+        activity = col(Conversation.last_message_at)
+        query = query.where(_untimed(name, timed, dialect=shape.dialect))
+        if resumed:
+            query = query.where(tuple_(activity, identity) < mark)
+        keys = (activity.desc(), identity.desc())
+    limited = query.order_by(*keys).limit(bindparam("limit", type_=Integer()))
+    return _with_previews(limited, name, phase)
 
 
 # Only what a row shows (and the cursor needs): no whole ORM objects, no credentials.
@@ -229,7 +313,7 @@ def _untimed(order: str, timed: Any, *, dialect: str) -> ColumnElement[bool]:
     return func.coalesce(timed, null()).is_(None)
 
 
-def _with_previews(session: Session, query: Any, order: str, phase: int) -> list[Any]:
+def _with_previews(query: Any, order: str, phase: int) -> Any:
     """The page's rows with their contact, account, assignee and latest message's start.
 
     Names and the preview are looked up in an outer query over the limited page, so they cost
@@ -266,18 +350,27 @@ def _with_previews(session: Session, query: Any, order: str, phase: int) -> list
         .join(User, col(User.id) == page.c.assignee_id, isouter=True)
         .order_by(*keys)
     )
-    return list(session.execute(outer).all())
+    return outer
+
+
+def _read(session: Session, statement: Any, params: dict[str, Any]) -> Any:
+    """Plain rows of a column query, straight off the session's connection: the ORM's
+    execution layer (entity loading, identity map) costs more than the page query itself."""
+    session.flush()  # what session.execute would do first; nothing is pending in the views
+    return session.connection().execute(statement, params).all()
+
+
+_TAGS = (
+    select_columns(col(ConversationTag.conversation_id), col(ConversationTag.tag))
+    .where(col(ConversationTag.conversation_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ConversationTag.tag))
+)
 
 
 def _rows(session: Session, found: list[Any]) -> list[Row]:
     tags: dict[int, list[str]] = {}
     if found:
-        tagged = (
-            select(ConversationTag.conversation_id, ConversationTag.tag)
-            .where(col(ConversationTag.conversation_id).in_([row.id for row in found]))
-            .order_by(col(ConversationTag.tag))
-        )
-        for row_id, tag in session.exec(tagged).all():
+        for row_id, tag in _read(session, _TAGS, {"ids": [row.id for row in found]}):
             tags.setdefault(row_id, []).append(tag)
     return [
         Row(

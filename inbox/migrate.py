@@ -6,8 +6,6 @@ from typing import Literal
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 Target = Literal["inbox", "research"]
@@ -63,13 +61,8 @@ def revision(engine: Engine, target: Target, message: str) -> None:
 
 
 def pending(engine: Engine, target: Target) -> list[str]:
-    """Revisions not yet applied to a database, oldest first; empty when it is at head."""
-    script = ScriptDirectory.from_config(alembic_config(target))
-    with engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    missing = []
-    for rev in script.walk_revisions():
-        if rev.revision in current:
-            break
-        missing.append(rev.revision)
-    return list(reversed(missing))
+    """Revisions not yet applied to a database, oldest first; empty when it is at head (or at
+    a newer release's revision, which this release cannot migrate)."""
+    from inbox.revisions import pending_revisions  # it builds on this module
+
+    return pending_revisions(engine, target) or []

@@ -24,13 +24,13 @@ from inbox.auth import roles_required
 from inbox.conversation_list import (
     COUNT_CAP,
     VIEWS,
-    FilterOptions,
     Page,
     View,
     count_views,
-    filter_options,
     list_conversations,
 )
+from inbox.filter_options import FilterOptions, filter_options
+from inbox.i18n import KIND_LABELS
 from inbox.list_params import (
     KINDS,
     SLA_STATES,
@@ -204,9 +204,31 @@ def _page_gettext() -> Callable[..., str]:
     return gettext
 
 
+# Per process and locale: the page's labels, translated once (the catalogues never change while
+# the process runs).
+_WORDS: dict[str, dict[str, Any]] = {}
+
+
+def _words() -> dict[str, Any]:
+    """The labels of views, due states, languages and kinds in this request's language."""
+    locale = str(get_locale())
+    found = _WORDS.get(locale)
+    if found is None:
+        found = _WORDS[locale] = {
+            "view_labels": {view: str(label) for view, label in VIEW_LABELS.items()},
+            "sla_labels": {state: str(label) for state, label in SLA_LABELS.items()},
+            "languages": [
+                (code, str(LANGUAGE_LABELS.get(code, code))) for code in SUPPORTED_LANGUAGES
+            ],
+            "kind_names": {kind: str(KIND_LABELS.get(kind, kind)) for kind in KINDS},
+        }
+    return found
+
+
 def _row_context(now: datetime) -> dict[str, Any]:
     """What the rows template needs besides the rows, resolved once per page."""
     return {
+        "kind_names": _words()["kind_names"],
         "gettext": _page_gettext(),
         "now": now,
         "format_due": _due_formatter(),
@@ -236,15 +258,15 @@ def conversations() -> str:
         rows=loaded.page.rows,
         view=loaded.view,
         views=VIEWS,
-        view_labels=VIEW_LABELS,
+        view_labels=_words()["view_labels"],
         counts={view: _count_label(count) for view, count in (counts or {}).items()},
         filters=loaded.filters,
         filter_args=loaded.filters.as_args(),
         options=_filter_options(),
         kinds=KINDS,
         sla_states=SLA_STATES,
-        sla_labels=SLA_LABELS,
-        languages=[(code, LANGUAGE_LABELS.get(code, code)) for code in SUPPORTED_LANGUAGES],
+        sla_labels=_words()["sla_labels"],
+        languages=_words()["languages"],
         deeper=loaded.deeper,
         next_url=next_url,
         refresh_url=url_for("agent.conversation_rows", **args),

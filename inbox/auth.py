@@ -48,6 +48,7 @@ VERSION, STARTED, SEEN, PENDING, HINT_HIDDEN = (
     "auth_pending",
     "auth_hint_hidden",
 )
+SEEN_GRANULARITY_SECONDS = 30
 # What survives logging in and out: the chosen language.
 _KEPT = ("lang",)
 # Pages a user who must set up a second factor may still open.
@@ -273,7 +274,9 @@ def _guard_session() -> Response | tuple[str, int] | None:
         if request.method != "GET":
             return redirect(url_for("auth.login"))
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    if not _is_background():
+    # Activity is noted to the half minute: the cookie is then re-signed and sent again twice a
+    # minute at most, not on every request (the idle limit counts in minutes).
+    if not _is_background() and now - seen >= SEEN_GRANULARITY_SECONDS:
         session[SEEN] = now
     if current_user.is_authenticated and current_user.must_enrol:
         if request.endpoint not in _OPEN_WHILE_ENROLLING:

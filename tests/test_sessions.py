@@ -114,6 +114,16 @@ def test_activity_keeps_the_session_alive(agent_client: FlaskClient) -> None:
     assert agent_client.get("/conversations").status_code == 200
 
 
+def test_busy_pages_do_not_send_a_new_cookie_every_time(agent_client: FlaskClient) -> None:
+    set_times(agent_client, seen=ago(minutes=5))
+    noted = agent_client.get("/conversations")
+    assert "Set-Cookie" in noted.headers  # five minutes on: the activity is noted
+
+    # Within the half minute after, nothing changes in the session: no cookie is sent.
+    again = agent_client.get("/conversations")
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+
+
 def test_background_refreshes_do_not_count_as_activity(agent_client: FlaskClient) -> None:
     set_times(agent_client, seen=ago(minutes=20))
 

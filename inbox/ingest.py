@@ -101,7 +101,8 @@ def ingest_batch(
     erased = buried_items(
         session=session, platform=account.platform, external_ids=[i.external_id for i in items]
     )
-    _contacts_in_order(session, account, [i for i in items if i.external_id not in erased])
+    fresh = [item for item in items if item.external_id not in erased]
+    _contacts_in_order(session, account, fresh, savepoints=savepoints)
     for item in items:
         if item.external_id in erased:
             duplicates += 1
@@ -210,7 +211,9 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
     return Ingested(message=message, created=True)
 
 
-def _contacts_in_order(session: Session, account: Account, items: Sequence[InboundItem]) -> None:
+def _contacts_in_order(
+    session: Session, account: Account, items: Sequence[InboundItem], *, savepoints: bool
+) -> None:
     """Store the new items' new contacts first, ordered by platform id.
 
     Two workers storing two accounts' batches that share new customers would otherwise insert
@@ -225,7 +228,6 @@ def _contacts_in_order(session: Session, account: Account, items: Sequence[Inbou
             )
         ).all()
     )
-    savepoints = session.get_bind().dialect.name != "sqlite"
     authors = {
         (item.platform, item.author.platform_user_id): item
         for item in items

@@ -78,10 +78,15 @@ class Delivery(StrEnum):
     failed = "failed"
 
 
+# An erased person's id must never come back as someone else's: the audit trail and old links
+# name rows by id. PostgreSQL's sequences never go back; SQLite needs AUTOINCREMENT for that.
+_NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+
+
 class Account(SQLModel, table=True):
     """An official company account on one platform."""
 
-    __table_args__ = (UniqueConstraint("platform", "platform_account_id"),)
+    __table_args__ = (UniqueConstraint("platform", "platform_account_id"), _NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=32)
@@ -119,7 +124,7 @@ class Account(SQLModel, table=True):
 class Contact(SQLModel, table=True):
     """A person as seen on one platform."""
 
-    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"), _NEVER_REUSED_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=32)
@@ -200,6 +205,7 @@ class Conversation(SQLModel, table=True):
             "kind",
         ),
         Index("ix_conversation_closed_kpis", "closed_at", "is_spam", "account_id", "kind"),
+        _NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -251,6 +257,7 @@ class Message(SQLModel, table=True):
             postgresql_where=text("delivery IN ('pending', 'failed')"),
             sqlite_where=text("delivery IN ('pending', 'failed')"),
         ),
+        _NEVER_REUSED_IDS,
     )
 
     id: int | None = Field(default=None, primary_key=True)

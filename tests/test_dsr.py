@@ -344,6 +344,27 @@ def test_a_repoll_after_erasure_stores_none_of_the_erased_items(
     assert count(session, Message, col(Message.author_contact_id) == contact.id) == 1
 
 
+def test_ids_of_an_erased_person_never_come_back_as_someone_elses(
+    world: World, session: Session
+) -> None:
+    """The audit trail and old links name rows by id: after erasing the newest person, the
+    next person to write must not become the same contact, conversation or message."""
+    from inbox.dsr import erase_contact
+
+    [last] = stored(session, world.account, item("9003", 1))
+    session.commit()
+    erased = (last.author_contact_id, last.conversation_id, last.id)
+    assert erased[0] is not None
+    erase_contact(session=session, contact_id=erased[0], by_user_id=world.dpo.id, ip=None)
+
+    [stranger] = stored(session, world.account, item("9004", 1))
+    session.commit()
+    assert stranger.author_contact_id is not None and stranger.id is not None
+    assert stranger.author_contact_id > erased[0]
+    assert stranger.conversation_id > (erased[1] or 0)
+    assert stranger.id > (erased[2] or 0)
+
+
 def test_erasing_a_contact_with_nothing_but_a_profile(
     session: Session, fernet: MultiFernet
 ) -> None:

@@ -23,12 +23,22 @@ from sqlalchemy import Engine, MetaData, func
 from sqlmodel import Session, col, select
 
 from anonymizer.store import ResearchRecord, RollupDay
+from connectors import Author
 from inbox import create_app, migrate
 from inbox.crypto import decrypt_credentials
 from inbox.db import databases, make_engine
+from inbox.dsr import erase_contact
+from inbox.ingest import ingest
 from inbox.models import Account, AccountStatus, Message, User
 from inbox.worker import context_from_app, drain
-from tests.conftest import PASSWORD, DatabaseUrls, app_config, login, make_member
+from tests.conftest import (
+    PASSWORD,
+    DatabaseUrls,
+    app_config,
+    login,
+    make_item,
+    make_member,
+)
 
 # Hostile text as customers write it: markup, quotes, SQL, emoji, a right-to-left override.
 HOSTILE = (
@@ -357,3 +367,43 @@ def test_the_worker_anonymizes_the_waiting_outbox_row_and_reports_read_old_recor
         assert len(texts) == 7
         new = [text for text in texts if "Paket" in text and "kam nicht an" not in text]
         assert len(new) == 1 and "Jo Doe" not in new[0]
+
+
+def test_after_the_upgrade_an_erased_persons_ids_are_never_handed_out_again(
+    upgraded: tuple[Flask, dict[str, list[int]]],
+) -> None:
+    app, ids = upgraded
+    with Session(databases(app).inbox, expire_on_commit=False) as session:
+        account = session.get(Account, ids["account"][0])
+        assert account is not None
+        newest = session.exec(
+            select(Message)
+            .where(col(Message.author_contact_id).is_not(None))
+            .order_by(col(Message.id).desc())
+            .limit(1)
+        ).one()
+        erased = (newest.author_contact_id, newest.conversation_id, newest.id)
+        assert erased[0] is not None and erased[2] is not None
+        session.expunge_all()
+        erase_contact(session=session, contact_id=erased[0], by_user_id=None, ip=None)
+
+        later = make_item(
+            author=Author(platform_user_id="after-upgrade", handle="neu", display_name="Neu"),
+            external_id="after-upgrade-1",
+            thread_key="after-upgrade",
+        )
+        message = ingest(session=session, account=account, item=later).message
+        session.commit()
+        assert message.id is not None and message.author_contact_id is not None
+        assert message.author_contact_id > erased[0]
+        assert message.conversation_id > erased[1]
+        assert message.id > erased[2]
+    # The rebuilt tables kept their full-text search.
+    client = app.test_client()
+    with Session(databases(app).inbox, expire_on_commit=False) as session:
+        agent = session.get(User, ids["user"][0])
+        assert agent is not None
+        make_member(session, agent, account)
+    assert login(client, "agent@example.com").status_code == 302
+    found = client.get("/conversations/search?q=neu").get_data(as_text=True)
+    assert f"/conversations/{message.conversation_id}" in found

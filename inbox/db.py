@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from sqlmodel import Session
+
+# A pooled connection idle for longer than this is checked with a round trip before use: the
+# database may have restarted or a firewall dropped it meanwhile. One in steady use is not:
+# a ping on every checkout (SQLAlchemy's pool_pre_ping) costs a round trip per request, a
+# seventh of a list page's database time. Should the server go away between two requests
+# anyway, that request fails, SQLAlchemy invalidates the whole pool, and the next ones connect
+# afresh.
+PING_AFTER_IDLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +28,11 @@ class Databases:
     research: Engine
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine tuned for its backend: WAL and foreign keys on SQLite, pre-ping elsewhere."""
+def make_engine(
+    url: str, *, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **options: Any
+) -> Engine:
+    """An engine tuned for its backend: WAL and foreign keys on SQLite; elsewhere a
+    connection idle for `ping_after_idle` seconds is pinged before it is handed out."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -27,7 +40,35 @@ def make_engine(url: str, **options: Any) -> Engine:
     # A database host that has gone must fail a probe in seconds, not hang it (a URL's own
     # ?connect_timeout= wins).
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
+    engine = create_engine(url, connect_args=connect_args, **options)
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, seconds: float) -> None:
+    """Ping connections that come back from more than `seconds` in the pool; a dead one is
+    replaced by a new connection before anyone sees it (the pool retries the checkout)."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _returned(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _handed_out(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < seconds:
+            return  # just connected, or in steady use
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"idle connection was dropped: {error}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryptography.fernet import MultiFernet
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from connectors import Connector, get_connector
 from inbox.crypto import decrypt_credentials, encrypt_credentials
-from inbox.models import Account, AccountStatus, Role
+from inbox.models import Account, AccountStatus, Role, User
 from inbox.types import utcnow
 from inbox.workflow_models import AccountMember
 
@@ -35,6 +35,26 @@ def visible_accounts(*, session: Session, user_id: int, role: Role) -> frozenset
         return frozenset()
     members = select(AccountMember.account_id).where(AccountMember.user_id == user_id)
     return frozenset(session.exec(members).all())
+
+
+def user_and_accounts(
+    *, session: Session, user_id: int
+) -> tuple[User | None, frozenset[int] | None]:
+    """A user and the accounts they may see (as `visible_accounts`), in one round trip: this
+    runs on every request, and a second query for the memberships cost as much as the first."""
+    rows = session.exec(
+        select(User, AccountMember.account_id)
+        .outerjoin(AccountMember, col(AccountMember.user_id) == col(User.id))
+        .where(col(User.id) == user_id)
+    ).all()
+    if not rows:
+        return None, frozenset()
+    user = rows[0][0]
+    if user.role == Role.admin:
+        return user, None
+    if user.role != Role.agent:
+        return user, frozenset()
+    return user, frozenset(account_id for _, account_id in rows if account_id is not None)
 
 
 def set_status(*, session: Session, account: Account, status: AccountStatus) -> Account:

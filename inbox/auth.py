@@ -14,6 +14,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -27,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from inbox import audit, db, settings, throttle, twofactor
+from inbox.accounts import user_and_accounts
 from inbox.models import Role, User
 from inbox.types import utcnow
 from inbox.users import mark_logged_in
@@ -41,12 +43,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 # the e-mail exists, the password was right or the address is locked.
 LOGIN_FAILED = _l("E-mail or password is wrong, or too many attempts — try again in a few minutes.")
 # Keys of our own in the signed session cookie.
-VERSION, STARTED, SEEN, PENDING, HINT_HIDDEN = (
+VERSION, STARTED, SEEN, PENDING, HINT_HIDDEN, WROTE = (
     "auth_version",
     "auth_started",
     "auth_seen",
     "auth_pending",
     "auth_hint_hidden",
+    "auth_wrote",
 )
 SEEN_GRANULARITY_SECONDS = 30
 # What survives logging in and out: the chosen language.
@@ -81,9 +84,11 @@ class SessionUser(UserMixin):  # type: ignore[misc]
 @login_manager.user_loader  # type: ignore[untyped-decorator]
 def _load_user(user_id: str) -> SessionUser | None:
     dbs = db.session()
-    user = dbs.get(User, int(user_id))
+    user, accounts = user_and_accounts(session=dbs, user_id=int(user_id))
     if user is None or not user.active or session.get(VERSION) != user.session_version:
         return None
+    # They came along in the same query; inbox.agent.visible_account_ids reads them from here.
+    g.visible_accounts = accounts
     # twofactor.is_required, with the instance-wide setting read through the per-process cache
     # (seconds old at most, see inbox.settings): this runs on every request.
     must_enrol = not twofactor.is_enabled(user) and (
@@ -289,6 +294,28 @@ def _guard_session() -> Response | tuple[str, int] | None:
     return None
 
 
+def _note_write(response: Response) -> Response:
+    """Note in the session when the user last changed something (a form sent and accepted):
+    pages that may show what others see a moment late show this user their own change at once
+    (see inbox.agent.conversation_list). Background beats do not count, nor logging in or out
+    or choosing a language, which change nothing others see."""
+    if (
+        request.method in ("POST", "PUT", "PATCH", "DELETE")
+        and response.status_code < 400
+        and "_user_id" in session
+        and request.blueprint not in ("auth", "i18n")
+        and not _is_background()
+    ):
+        session[WROTE] = utcnow().timestamp()
+    return response
+
+
+def wrote_within(seconds: float) -> bool:
+    """Whether this user sent a change in the last `seconds`."""
+    wrote = session.get(WROTE)
+    return isinstance(wrote, int | float) and utcnow().timestamp() - wrote < seconds
+
+
 def _template_globals() -> dict[str, Any]:
     show = (
         current_user.is_authenticated
@@ -311,6 +338,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     # After CSRF protection: a forged request is refused before it can touch the session.
     app.before_request(_guard_session)
+    app.after_request(_note_write)
     app.context_processor(_template_globals)
     app.register_blueprint(bp)
     for code in (400, 403, 404):

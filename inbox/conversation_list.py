@@ -6,7 +6,7 @@ The list's URL parameters (filters, page cursors) are parsed in inbox.list_param
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, get_args
@@ -61,7 +61,7 @@ class Row:
     platform: str
     assignee: str | None
     preview: str
-    tags: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -384,7 +384,7 @@ def _rows(session: Session, found: list[Any]) -> list[Row]:
             platform=row.platform,
             assignee=row.assignee,
             preview=row.preview,
-            tags=tags.get(row.id, []),
+            tags=tuple(tags.get(row.id, ())),
         )
         for row in found
     ]

@@ -17,7 +17,7 @@ from inbox import settings, twofactor
 from inbox.models import Account, Contact, Conversation, Role, User
 from inbox.types import utcnow
 from inbox.workflow_models import ConversationTag
-from tests.conftest import login, make_account, make_member, make_user
+from tests.conftest import login, make_account, make_member, make_user, post_form
 
 
 @pytest.fixture
@@ -146,3 +146,111 @@ def test_agents_of_different_accounts_never_see_each_others_remembered_accounts(
     assert "Quendel Insta" not in mine
     assert "Quendel Insta (instagram)" in theirs
     assert f'<option value="{account.id}">' not in theirs
+
+
+# The rows: shared for a moment, never across accounts, never hiding the user's own change ----
+
+
+def listed(client: FlaskClient, view: str = "open") -> str:
+    return client.get(f"/conversations?view={view}").get_data(as_text=True)
+
+
+def open_conversation(session: Session, account: Account, name: str) -> Conversation:
+    """An open conversation of a customer called `name` on the account."""
+    contact = Contact(platform=account.platform, platform_user_id=uuid.uuid4().hex)
+    contact.display_name = name
+    session.add(contact)
+    session.flush()
+    assert contact.id is not None and account.id is not None
+    now = utcnow()
+    conversation = Conversation(
+        account_id=account.id,
+        contact_id=contact.id,
+        kind="dm",
+        thread_key=uuid.uuid4().hex,
+        opened_at=now,
+        last_message_at=now,
+    )
+    session.add(conversation)
+    session.commit()
+    return conversation
+
+
+def test_a_change_by_someone_else_shows_after_the_rows_lifetime(
+    app: Flask, agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    app.config["CONVERSATION_ROWS_TTL"] = 0.5
+    assert "Ludwig Lehmann" not in listed(agent_client)
+    open_conversation(session, account, "Ludwig Lehmann")
+    started = time.monotonic()
+    while "Ludwig Lehmann" not in listed(agent_client):
+        assert time.monotonic() - started < 5
+        time.sleep(0.1)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_the_users_own_change_shows_at_once_however_long_rows_are_shared(
+    app: Flask, agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    app.config["CONVERSATION_ROWS_TTL"] = 600
+    conversation = open_conversation(session, account, "Greta Groß")
+    assert "Greta Groß" in listed(agent_client)
+
+    page = f"/conversations/{conversation.id}"
+    closed = post_form(agent_client, page, f"{page}/status", {"status": "closed"})
+    assert closed.status_code == 302
+    assert "Greta Groß" not in listed(agent_client)
+    assert "Greta Groß" in listed(agent_client, "closed")
+
+
+def test_rows_shared_between_agents_never_cross_accounts_or_anothers_mine(
+    app: Flask, client: FlaskClient, session: Session, agent: User, account: Account
+) -> None:
+    app.config["CONVERSATION_ROWS_TTL"] = 600
+    other = Account(
+        platform="instagram",
+        display_name="Quendel Insta",
+        platform_account_id="ig-4712",
+        credentials_encrypted=b"",
+    )
+    session.add(other)
+    session.commit()
+    both = make_user(session, role=Role.agent, name="Olaf Anders")
+    make_member(session, both, account)
+    make_member(session, both, other)
+    # Same accounts as `agent`: the shared rows are the same, but not the "mine" view.
+    colleague = make_user(session, role=Role.agent, name="Paula Peters")
+    make_member(session, colleague, account)
+    theirs = open_conversation(session, other, "Nur Quendel")
+    assigned = open_conversation(session, account, "Für Paula")
+    assigned.assignee_id = colleague.id
+    session.add(assigned)
+    session.commit()
+    assert theirs.id is not None
+
+    assert login(client, both.email).status_code == 302
+    assert "Nur Quendel" in listed(client)
+    assert login(client, colleague.email).status_code == 302
+    assert "Für Paula" in listed(client, "mine")
+
+    assert login(client, agent.email).status_code == 302
+    assert "Nur Quendel" not in listed(client)
+    assert "Für Paula" not in listed(client, "mine")
+    assert "Für Paula" in listed(client, "open")
+    assert client.get(f"/conversations/{theirs.id}").status_code == 404
+
+
+def test_remembered_rows_stay_escaped_and_follow_the_language(
+    app: Flask, agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    app.config["CONVERSATION_ROWS_TTL"] = 600
+    open_conversation(session, account, "<img src=x onerror=alert(1)>")
+    for _ in range(2):  # rendered, then remembered
+        body = listed(agent_client)
+        assert "&lt;img src=x onerror=alert(1)&gt;" in body and "<img src=x" not in body
+        assert "nobody" in body
+
+    german = agent_client.get(
+        "/conversations?view=open", headers={"Accept-Language": "de"}
+    ).get_data(as_text=True)
+    assert "niemand" in german and "nobody" not in german

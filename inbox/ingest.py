@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError
@@ -93,47 +93,116 @@ def ingest_batch(
     # commit on its own; SQLite has one writer at a time anyway, and a conflict (a webhook
     # storing the same item in between) makes commit_batch redo the whole batch instead.
     savepoints = session.get_bind().dialect.name != "sqlite"
-    new = duplicates = 0
-    kinds: Counter[str] = Counter()
-    refused: list[FailedPayload] = []
     # Erased items never come back (counted as already seen). An erased person who writes to us
     # again is a new contact: they contacted us anew, so only their new messages are stored.
     erased = buried_items(
         session=session, platform=account.platform, external_ids=[i.external_id for i in items]
     )
     fresh = [item for item in items if item.external_id not in erased]
-    _contacts_in_order(session, account, fresh, savepoints=savepoints)
-    for item in items:
-        if item.external_id in erased:
-            duplicates += 1
-            continue
+    stored = _stored(session, account, fresh)
+    contacts = _contacts_in_order(session, account, fresh, stored, savepoints=savepoints)
+    outcomes: list[bool | FailedPayload] | None = None
+    # The whole batch in a few statements; should the database refuse any of it (another
+    # writer came first, a value it cannot store), item by item instead.
+    needed = {(i.platform, i.author.platform_user_id) for i in fresh if i.external_id not in stored}
+    if needed <= contacts.keys():
         savepoint = session.begin_nested() if savepoints else None
         try:
-            created: bool | None = stage(session=session, account=account, item=item).created
+            outcomes = _stage_all(session, account, fresh, stored, contacts)
             if savepoint is not None:
                 savepoint.commit()
-        except IntegrityError:
-            if savepoint is None:
-                raise
-            # Another writer stored a row first: roll back this item alone and find its row.
-            savepoint.rollback()
-            created = stage(session=session, account=account, item=item).created
-        except DataError as exc:
-            # A value the database refuses would fail this batch on every retry: keep the
-            # item as a dead letter instead and let the rest through.
+        except (IntegrityError, DataError):
             if savepoint is None:
                 raise
             savepoint.rollback()
-            refused.append(refusal(item, exc))
-            created = None
-        if created is not None:
-            new += created
-            duplicates += not created
-            kinds[item.kind] += created
+            outcomes = None
+    if outcomes is None:
+        outcomes = [_stage_one(session, account, item) for item in fresh]
+    new, duplicates = 0, len(items) - len(fresh)
+    kinds: Counter[str] = Counter()
+    refused: list[FailedPayload] = []
+    for item, outcome in zip(fresh, outcomes, strict=True):
+        if isinstance(outcome, FailedPayload):
+            refused.append(outcome)
+            continue
+        new += outcome
+        duplicates += not outcome
+        kinds[item.kind] += outcome
     for failure in [*failures, *refused]:
         session.add(_dead_letter(account, failure, source))
     failed = len(failures) + len(refused)
     return BatchResult(new=new, duplicates=duplicates, failed=failed, kinds=dict(kinds))
+
+
+def _stage_one(session: Session, account: Account, item: InboundItem) -> bool | FailedPayload:
+    """Stage one item in a savepoint of its own: created or not, or the database's refusal."""
+    savepoint = session.begin_nested()
+    try:
+        created = stage(session=session, account=account, item=item).created
+        savepoint.commit()
+    except IntegrityError:
+        # Another writer stored a row first: roll back this item alone and find its row.
+        savepoint.rollback()
+        created = stage(session=session, account=account, item=item).created
+    except DataError as exc:
+        # A value the database refuses would fail this batch on every retry: keep the
+        # item as a dead letter instead and let the rest through.
+        savepoint.rollback()
+        return refusal(item, exc)
+    return created
+
+
+def _stage_all(
+    session: Session,
+    account: Account,
+    items: Sequence[InboundItem],
+    stored: set[str],
+    contacts: dict[tuple[str, str], Contact],
+) -> list[bool | FailedPayload]:
+    """Stage items as `stage` does one by one, with one statement per table and batch."""
+    assert account.id is not None
+    conversations = {
+        conversation.thread_key: conversation
+        for conversation in session.exec(
+            select(Conversation).where(
+                Conversation.account_id == account.id,
+                col(Conversation.thread_key).in_({item.thread_key for item in items}),
+            )
+        )
+    }
+    seen = set(stored)
+    created: list[bool] = []
+    staged: list[tuple[InboundItem, Contact, Conversation]] = []
+    for item in items:
+        if item.external_id in seen:
+            created.append(False)
+            continue
+        seen.add(item.external_id)
+        created.append(True)
+        contact = contacts[(item.platform, item.author.platform_user_id)]
+        _rename(contact, item)
+        conversation = conversations.get(item.thread_key)
+        if conversation is None:
+            assert contact.id is not None
+            conversation = conversations[item.thread_key] = _new_conversation(
+                account, contact.id, item
+            )
+        else:
+            _wake(conversation, item, _due(account, item))
+        session.add(conversation)
+        staged.append((item, contact, conversation))
+    session.flush()
+    messages = [
+        _message(account, contact, conversation, item) for item, contact, conversation in staged
+    ]
+    session.add_all(messages)
+    session.flush()
+    for message, (_, contact, _) in zip(messages, staged, strict=True):
+        assert message.id is not None
+        if not contact.research_objection:
+            session.add(ResearchOutbox(message_id=message.id))
+    session.flush()
+    return list(created)
 
 
 def commit_batch(
@@ -189,8 +258,21 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
 
     contact = _contact(session, item)
     conversation = _conversation(session, account, contact, item)
-    assert conversation.id is not None
-    message = Message(
+    message = _message(account, contact, conversation, item)
+    session.add(message)
+    session.flush()
+    assert message.id is not None
+    if not contact.research_objection:
+        session.add(ResearchOutbox(message_id=message.id))
+    session.flush()
+    return Ingested(message=message, created=True)
+
+
+def _message(
+    account: Account, contact: Contact, conversation: Conversation, item: InboundItem
+) -> Message:
+    assert conversation.id is not None and account.id is not None
+    return Message(
         conversation_id=conversation.id,
         account_id=account.id,
         external_id=item.external_id,
@@ -202,57 +284,97 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
         context=without_nul(dict(item.context)),
         raw=without_nul(dict(item.raw)),
     )
-    session.add(message)
-    session.flush()
-    assert message.id is not None
-    if not contact.research_objection:
-        session.add(ResearchOutbox(message_id=message.id))
-    session.flush()
-    return Ingested(message=message, created=True)
+
+
+def _stored(session: Session, account: Account, items: Sequence[InboundItem]) -> set[str]:
+    """The external ids of these items that the account has stored already."""
+    if not items:
+        return set()
+    found = session.exec(
+        select(Message.external_id).where(
+            Message.account_id == account.id,
+            col(Message.external_id).in_([item.external_id for item in items]),
+        )
+    )
+    return {external_id for external_id in found if external_id is not None}
+
+
+def _contacts_of(
+    session: Session, authors: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Contact]:
+    if not authors:
+        return {}
+    found = session.exec(
+        select(Contact).where(
+            col(Contact.platform).in_({platform for platform, _ in authors}),
+            col(Contact.platform_user_id).in_({user for _, user in authors}),
+        )
+    )
+    return {(c.platform, c.platform_user_id): c for c in found}
 
 
 def _contacts_in_order(
-    session: Session, account: Account, items: Sequence[InboundItem], *, savepoints: bool
-) -> None:
-    """Store the new items' new contacts first, ordered by platform id.
+    session: Session,
+    account: Account,
+    items: Sequence[InboundItem],
+    stored: set[str],
+    *,
+    savepoints: bool,
+) -> dict[tuple[str, str], Contact]:
+    """Store the new items' new contacts first, ordered by platform id; all their contacts.
 
     Two workers storing two accounts' batches that share new customers would otherwise insert
     those contacts in different orders, each waiting on a row the other holds: a deadlock.
     In one order, the second waits for the first to commit and then finds the rows.
     """
-    stored = set(
-        session.exec(
-            select(Message.external_id).where(
-                Message.account_id == account.id,
-                col(Message.external_id).in_([item.external_id for item in items]),
-            )
-        ).all()
-    )
     authors = {
         (item.platform, item.author.platform_user_id): item
         for item in items
         if item.external_id not in stored
     }
-    known = set(
-        session.exec(
-            select(Contact.platform, Contact.platform_user_id).where(
-                col(Contact.platform).in_({platform for platform, _ in authors}),
-                col(Contact.platform_user_id).in_([user for _, user in authors]),
-            )
-        ).all()
-    )
-    for key in sorted(authors.keys() - known):
-        savepoint = session.begin_nested() if savepoints else None
+    contacts = _contacts_of(session, authors)
+    missing = sorted(authors.keys() - contacts.keys())
+    if not missing:
+        return contacts
+    # All in one INSERT, its rows in that order; one by one if the database refuses any.
+    savepoint = session.begin_nested() if savepoints else None
+    try:
+        fresh = [_new_contact(authors[key]) for key in missing]
+        session.add_all(fresh)
+        session.flush()
+        if savepoint is not None:
+            savepoint.commit()
+        return contacts | {(c.platform, c.platform_user_id): c for c in fresh}
+    except (IntegrityError, DataError):
+        if savepoint is None:
+            raise
+        savepoint.rollback()
+    for key in missing:
+        savepoint = session.begin_nested()
         try:
             _contact(session, authors[key])
-            if savepoint is not None:
-                savepoint.commit()
+            savepoint.commit()
         except (IntegrityError, DataError):
-            if savepoint is None:
-                raise
             # Stored by another writer meanwhile (stage() finds it), or a value the database
             # refuses (stage() keeps that item as a dead letter).
             savepoint.rollback()
+    return _contacts_of(session, authors)
+
+
+def _new_contact(item: InboundItem) -> Contact:
+    contact = Contact(
+        platform=item.platform,
+        platform_user_id=item.author.platform_user_id,
+        first_seen_at=item.created_at,
+    )
+    _rename(contact, item)
+    return contact
+
+
+def _rename(contact: Contact, item: InboundItem) -> None:
+    # People rename themselves; keep what the platform shows now.
+    contact.handle = _fit(item.author.handle) or contact.handle
+    contact.display_name = _fit(item.author.display_name) or contact.display_name
 
 
 def _contact(session: Session, item: InboundItem) -> Contact:
@@ -263,17 +385,41 @@ def _contact(session: Session, item: InboundItem) -> Contact:
         )
     ).first()
     if contact is None:
-        contact = Contact(
-            platform=item.platform,
-            platform_user_id=author.platform_user_id,
-            first_seen_at=item.created_at,
-        )
-    # People rename themselves; keep what the platform shows now.
-    contact.handle = _fit(author.handle) or contact.handle
-    contact.display_name = _fit(author.display_name) or contact.display_name
+        contact = _new_contact(item)
+    _rename(contact, item)
     session.add(contact)
     session.flush()
     return contact
+
+
+def _due(account: Account, item: InboundItem) -> datetime:
+    return item.created_at + timedelta(minutes=account.sla_minutes)
+
+
+def _new_conversation(account: Account, contact_id: int, item: InboundItem) -> Conversation:
+    assert account.id is not None
+    return Conversation(
+        account_id=account.id,
+        contact_id=contact_id,
+        kind=item.kind,
+        thread_key=item.thread_key,
+        opened_at=item.created_at,
+        last_message_at=item.created_at,
+        sla_due_at=_due(account, item),
+        language=_language(item.text),
+    )
+
+
+def _wake(conversation: Conversation, item: InboundItem, due: datetime) -> None:
+    # A customer writing again reopens a closed or pending conversation and wakes a
+    # snoozed one: whoever snoozed it was waiting for exactly this.
+    conversation.status = ConversationStatus.open
+    conversation.closed_at = None
+    conversation.snoozed_until = None
+    # The customer waits again: the next answer is due, unless one already is earlier.
+    if conversation.sla_due_at is None:
+        conversation.sla_due_at = due
+    conversation.last_message_at = max(conversation.last_message_at, item.created_at)
 
 
 def _conversation(
@@ -285,28 +431,10 @@ def _conversation(
             Conversation.account_id == account.id, Conversation.thread_key == item.thread_key
         )
     ).first()
-    due = item.created_at + timedelta(minutes=account.sla_minutes)
     if conversation is None:
-        conversation = Conversation(
-            account_id=account.id,
-            contact_id=contact.id,
-            kind=item.kind,
-            thread_key=item.thread_key,
-            opened_at=item.created_at,
-            last_message_at=item.created_at,
-            sla_due_at=due,
-            language=_language(item.text),
-        )
+        conversation = _new_conversation(account, contact.id, item)
     else:
-        # A customer writing again reopens a closed or pending conversation and wakes a
-        # snoozed one: whoever snoozed it was waiting for exactly this.
-        conversation.status = ConversationStatus.open
-        conversation.closed_at = None
-        conversation.snoozed_until = None
-        # The customer waits again: the next answer is due, unless one already is earlier.
-        if conversation.sla_due_at is None:
-            conversation.sla_due_at = due
-        conversation.last_message_at = max(conversation.last_message_at, item.created_at)
+        _wake(conversation, item, _due(account, item))
     session.add(conversation)
     session.flush()
     return conversation

@@ -2,12 +2,12 @@
 workers exit.
 
 In multiprocess mode every gunicorn worker keeps its counters and histograms in files named
-after its pid, and every scrape reads all files in the folder. Workers are recycled every few
-thousand requests (max_requests), and prometheus-client never removes a dead worker's counter
-or histogram files: left alone, the folder grows by two files per recycle and scrapes slow down
-until they time out. So when a worker exits, the master folds its values into one archive file
-per type and deletes its files; the totals, and so the counters, never go down. A lock file
-keeps scrapes from reading the folder halfway through a fold.
+after its pid, and every scrape reads all files in the folder. Workers are recycled every
+hundred thousand requests or so (max_requests), and prometheus-client never removes a dead
+worker's counter or histogram files: left alone, the folder grows by two files per recycle and
+scrapes slow down until they time out. So when a worker exits, the master folds its values into
+one archive file per type and deletes its files; the totals, and so the counters, never go
+down. A lock file keeps scrapes from reading the folder halfway through a fold.
 """
 
 from __future__ import annotations

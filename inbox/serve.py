@@ -72,9 +72,12 @@ def gunicorn_settings(options: ServeOptions) -> dict[str, Any]:
         "timeout": options.timeout,
         "graceful_timeout": 30,
         "keepalive": 5,
-        # Recycle workers now and then (a slow leak cannot grow forever), not all at once.
-        "max_requests": 2000,
-        "max_requests_jitter": 200,
+        # Recycle workers now and then (a slow leak cannot grow forever), not all at once, and
+        # rarely: a new worker builds the app for about two seconds of CPU, while the others
+        # carry its share. Every 2,000 requests that was every half minute under load, and the
+        # load benchmark's p99 was those stalls.
+        "max_requests": 100_000,
+        "max_requests_jitter": 10_000,
         "forwarded_allow_ips": options.forwarded_allow_ips,
         # Off by default: the app logs every request already (inbox/logs.py), without query
         # strings. Turned on, gunicorn's lines pass the same redaction (AppLogger).

@@ -94,12 +94,27 @@ def _texts_of(session: Session, day: date) -> Iterator[Any]:
     yield from session.execute(statement)
 
 
+# Every drain rebuilds the day's keyword rows from all of the day's texts: the words of a text
+# seen before are remembered, not taken apart again. Bounded; forgotten all at once when full.
+_KEYWORD_MEMO_SIZE = 100_000
+_keyword_memo: dict[str, frozenset[str]] = {}
+
+
+def _keywords(text: str) -> frozenset[str]:
+    found = _keyword_memo.get(text)
+    if found is None:
+        if len(_keyword_memo) >= _KEYWORD_MEMO_SIZE:
+            _keyword_memo.clear()
+        found = _keyword_memo[text] = frozenset(keywords_of(text))
+    return found
+
+
 def keyword_rows(*, day: date, records: Iterable[Any]) -> list[dict[str, Any]]:
     """The keyword rollup rows of one day's (dimensions..., author, redacted text) records."""
     cells: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
     for account, platform, kind, language, author, text in records:
         # A message counts once per keyword, however often it uses it.
-        for word in keywords_of(str(text or "")):
+        for word in _keywords(str(text or "")):
             cells[(account, platform, kind, language, word)].add(author)
     return [
         {

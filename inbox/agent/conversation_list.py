@@ -298,6 +298,7 @@ def _row_renderer(now: datetime, context: dict[str, Any]) -> Callable[[Row], Mar
 
 @bp.get("")
 @roles_required(*AGENT_ROLES)
+@db.read_only
 def conversations() -> str:
     """The conversation list of one view, filtered, most urgent first, one page at a time."""
     now = utcnow()
@@ -335,6 +336,7 @@ def conversations() -> str:
 
 @bp.get("/rows")
 @roles_required(*AGENT_ROLES)
+@db.read_only
 def conversation_rows() -> str:
     """Just the rows of a view's first page, fetched every few seconds so new items appear."""
     now = utcnow()

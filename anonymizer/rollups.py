@@ -7,13 +7,15 @@ author counts cannot be incremented without keeping every author seen, a rebuild
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import Engine, bindparam, delete, func, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import text as sql_text
 from sqlmodel import Session, col
@@ -109,22 +111,75 @@ def _keywords(text: str) -> frozenset[str]:
     return found
 
 
-def keyword_rows(*, day: date, records: Iterable[Any]) -> list[dict[str, Any]]:
-    """The keyword rollup rows of one day's (dimensions..., author, redacted text) records."""
-    cells: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
-    for account, platform, kind, language, author, text in records:
-        # A message counts once per keyword, however often it uses it.
-        for word in _keywords(str(text or "")):
-            cells[(account, platform, kind, language, word)].add(author)
+# The rollup tables of one day and the columns, after the day, that key their rows.
+_KEYS: dict[type[Any], tuple[str, ...]] = {
+    RollupDay: (*DIMENSIONS, "sentiment_label"),
+    RollupTopic: (*DIMENSIONS, "topic"),
+    RollupHashtag: (*DIMENSIONS, "hashtag"),
+    RollupKeyword: (*DIMENSIONS, "keyword"),
+    RollupHour: ("hour", *DIMENSIONS),
+}
+Cells = dict[type[Any], dict[tuple[Any, ...], _Cell]]
+Touched = dict[type[Any], set[tuple[Any, ...]]]
+
+
+def _cells() -> Cells:
+    return {table: defaultdict(_Cell) for table in _KEYS}
+
+
+def _add_record(cells: Cells, record: Sequence[Any], touched: Touched | None = None) -> None:
+    """Count one (dimensions..., label, score, author, bucket, topics, hashtags) record."""
+    account, platform, kind, language, label, score, author, bucket, topic_list, tag_list = record
+    dims = (account, platform, kind, language)
+    keys: list[tuple[type[Any], tuple[Any, ...]]] = [
+        (RollupDay, (*dims, label)),
+        (RollupHour, (bucket.hour, *dims)),
+    ]
+    cells[RollupDay][(*dims, label)].add(author, float(score))
+    cells[RollupHour][(bucket.hour, *dims)].add(author)
+    # A message counts once per topic or hashtag, however often it names it.
+    keys += [(RollupTopic, (*dims, topic)) for topic in _labels(topic_list)]
+    keys += [(RollupHashtag, (*dims, tag)) for tag in {tag.lower() for tag in _labels(tag_list)}]
+    for table, key in keys[2:]:
+        cells[table][key].add(author)
+    if touched is not None:
+        for table, key in keys:
+            touched[table].add(key)
+
+
+def _add_text(cells: Cells, record: Sequence[Any], touched: Touched | None = None) -> None:
+    """Count the keywords of one (dimensions..., author, redacted text) record."""
+    account, platform, kind, language, author, text = record
+    # A message counts once per keyword, however often it uses it.
+    for word in _keywords(str(text or "")):
+        key = (account, platform, kind, language, word)
+        cells[RollupKeyword][key].add(author)
+        if touched is not None:
+            touched[RollupKeyword].add(key)
+
+
+def _rows(
+    table: type[Any], day: date, cells: Iterable[tuple[tuple[Any, ...], _Cell]]
+) -> list[dict[str, Any]]:
+    names = _KEYS[table]
     return [
         {
             "day": day,
-            **dict(zip((*DIMENSIONS, "keyword"), key, strict=True)),
+            **dict(zip(names, key, strict=True)),
             "count": cell.count,
+            **({"score_sum": round(cell.score_sum, 4)} if table is RollupDay else {}),
             "authors": len(cell.authors),
         }
-        for key, cell in cells.items()
+        for key, cell in cells
     ]
+
+
+def keyword_rows(*, day: date, records: Iterable[Any]) -> list[dict[str, Any]]:
+    """The keyword rollup rows of one day's (dimensions..., author, redacted text) records."""
+    cells = _cells()
+    for record in records:
+        _add_text(cells, record)
+    return _rows(RollupKeyword, day, cells[RollupKeyword].items())
 
 
 def _labels(values: Any) -> set[str]:
@@ -136,69 +191,12 @@ def _labels(values: Any) -> set[str]:
 
 def rollup_rows(*, day: date, records: Iterable[Any]) -> dict[type[Any], list[dict[str, Any]]]:
     """The rollup rows of one day's records, per rollup table, as plain dicts."""
-    days: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
-    topics: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
-    tags: dict[tuple[str, ...], _Cell] = defaultdict(_Cell)
-    hours: dict[tuple[Any, ...], _Cell] = defaultdict(_Cell)
-    for (
-        account,
-        platform,
-        kind,
-        language,
-        label,
-        score,
-        author,
-        bucket,
-        topic_list,
-        tag_list,
-    ) in records:
-        dims = (account, platform, kind, language)
-        days[(*dims, label)].add(author, float(score))
-        hours[(bucket.hour, *dims)].add(author)
-        # A message counts once per topic or hashtag, however often it names it.
-        for topic in _labels(topic_list):
-            topics[(*dims, topic)].add(author)
-        for tag in {tag.lower() for tag in _labels(tag_list)}:
-            tags[(*dims, tag)].add(author)
-    names = ("account_label", "platform", "channel_kind", "language")
+    cells = _cells()
+    for record in records:
+        _add_record(cells, record)
     return {
-        RollupDay: [
-            {
-                "day": day,
-                **dict(zip((*names, "sentiment_label"), key, strict=True)),
-                "count": cell.count,
-                "score_sum": round(cell.score_sum, 4),
-                "authors": len(cell.authors),
-            }
-            for key, cell in days.items()
-        ],
-        RollupTopic: [
-            {
-                "day": day,
-                **dict(zip((*names, "topic"), key, strict=True)),
-                "count": cell.count,
-                "authors": len(cell.authors),
-            }
-            for key, cell in topics.items()
-        ],
-        RollupHashtag: [
-            {
-                "day": day,
-                **dict(zip((*names, "hashtag"), key, strict=True)),
-                "count": cell.count,
-                "authors": len(cell.authors),
-            }
-            for key, cell in tags.items()
-        ],
-        RollupHour: [
-            {
-                "day": day,
-                **dict(zip(("hour", *names), key, strict=True)),
-                "count": cell.count,
-                "authors": len(cell.authors),
-            }
-            for key, cell in hours.items()
-        ],
+        table: _rows(table, day, cells[table].items())
+        for table in (RollupDay, RollupTopic, RollupHashtag, RollupHour)
     }
 
 
@@ -223,6 +221,24 @@ def _lock(session: Session, kind: int, day: date) -> None:
         )
 
 
+def _rebuild(session: Session, day: date) -> int:
+    """Rebuild one day's rollups whole from its records and remember its cells; rows written."""
+    cells, records, written = _cells(), 0, 0
+    for record in _records_of(session, day):
+        _add_record(cells, record)
+        records += 1
+    for record in _texts_of(session, day):
+        _add_text(cells, record)
+    for table in ROLLUPS:
+        rows = _rows(table, day, cells[table].items())
+        session.execute(delete(table).where(col(table.day) == day))  # type: ignore[attr-defined]
+        if rows:
+            session.execute(insert(table), rows)
+            written += len(rows)
+    _remember(session, day, _Day(records=records, cells=cells))
+    return written
+
+
 def refresh_days(*, session: Session, days: Iterable[date]) -> int:
     """Rebuild the rollups of the given UTC days in the session's transaction; rows written."""
     written = 0
@@ -230,15 +246,171 @@ def refresh_days(*, session: Session, days: Iterable[date]) -> int:
     for day in days:
         _lock(session, _DAY_LOCK, day)
     for day in days:
-        rows = rollup_rows(day=day, records=_records_of(session, day))
-        rows[RollupKeyword] = keyword_rows(day=day, records=_texts_of(session, day))
-        for table in ROLLUPS:
-            session.execute(delete(table).where(col(table.day) == day))  # type: ignore[attr-defined]
-            if rows[table]:
-                session.execute(insert(table), rows[table])
-                written += len(rows[table])
+        written += _rebuild(session, day)
     written += refresh_totals(session=session, days=days)
     return written + refresh_months(session=session, months={month_of(day) for day in days})
+
+
+@dataclass
+class _Day:
+    """A day's rollup cells with their authors, as its rows were last written, and the number
+    of records they count."""
+
+    records: int
+    cells: Cells
+
+
+# The days this process rolled up last, per research store: the next drain adds its records to
+# them instead of reading and counting the whole day again. At most this many days each.
+_KEPT_DAYS = 3
+_known: WeakKeyDictionary[Engine, dict[date, _Day]] = WeakKeyDictionary()
+_known_lock = threading.Lock()
+
+
+def _store(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _remember(session: Session, day: date, state: _Day) -> None:
+    with _known_lock:
+        days = _known.setdefault(_store(session), {})
+        days[day] = state
+        for old in sorted(days)[:-_KEPT_DAYS]:
+            del days[old]
+
+
+def _recall(session: Session, day: date) -> _Day | None:
+    with _known_lock:
+        return _known.get(_store(session), {}).pop(day, None)
+
+
+def forget(*, session: Session) -> None:
+    """Forget the remembered days of this store: its transaction did not commit."""
+    with _known_lock:
+        _known.pop(_store(session), None)
+
+
+def _records_on(session: Session, day: date) -> int:
+    start = datetime.combine(day, time())
+    return int(
+        session.execute(
+            sa_select(func.count()).where(
+                col(ResearchRecord.time_bucket) >= start,
+                col(ResearchRecord.time_bucket) < start + timedelta(days=1),
+            )
+        ).scalar_one()
+    )
+
+
+def add_records(*, session: Session, records: Sequence[ResearchRecord]) -> int:
+    """Bring the rollups up to date with records just added in the session's transaction.
+
+    The same rows as `refresh_days` for the records' days, without reading and counting each
+    whole day again: a day this process rolled up last is taken from memory, its new records
+    added, and only the rows they change are written (and the totals and months of their
+    labels). That holds only while the day's records are exactly those remembered plus the new
+    ones; records are only ever added, so their number tells, and where it differs (another
+    worker drained records of that day, or a transaction did not commit) the day is rebuilt.
+    """
+    by_day: dict[date, list[ResearchRecord]] = defaultdict(list)
+    for record in records:
+        by_day[record.time_bucket.date()].append(record)
+    days = sorted(by_day)
+    for day in days:
+        _lock(session, _DAY_LOCK, day)
+    session.flush()
+    written = 0
+    rebuilt: list[date] = []
+    changed: dict[date, Touched] = {}
+    for day in days:
+        state = _recall(session, day)
+        if state is None or _records_on(session, day) != state.records + len(by_day[day]):
+            written += _rebuild(session, day)
+            rebuilt.append(day)
+            continue
+        touched: Touched = {table: set() for table in _KEYS}
+        for record in by_day[day]:
+            _add_record(state.cells, _values(record), touched)
+            _add_text(state.cells, _text_values(record), touched)
+        state.records += len(by_day[day])
+        written += _write_cells(session, day, state.cells, touched)
+        _remember(session, day, state)
+        changed[day] = touched
+    written += refresh_totals(session=session, days=rebuilt)
+    months: dict[date, dict[str, set[str]]] = {}
+    for day, touched in changed.items():
+        labels = {name: {key[-1] for key in touched[table]} for name, table in _LABEL_TABLES}
+        for name, found in labels.items():
+            if name in TOTALS and found:
+                daily, total, _ = TOTALS[name]
+                end = day + timedelta(days=1)
+                written += _sum_into(session, total, daily, name, day, end, only=found)
+        mine = months.setdefault(month_of(day), {name: set() for name, _ in _LABEL_TABLES})
+        for name, found in labels.items():
+            mine[name] |= found
+    whole = {month_of(day) for day in rebuilt}
+    for month in sorted(whole | months.keys()):
+        _lock(session, _MONTH_LOCK, month)
+    written += refresh_months(session=session, months=whole)
+    for month, labels in sorted(months.items()):
+        if month not in whole:
+            written += refresh_months(session=session, months={month}, only=labels)
+    return written
+
+
+_LABEL_TABLES = (("topic", RollupTopic), ("hashtag", RollupHashtag), ("keyword", RollupKeyword))
+
+
+def _values(record: ResearchRecord) -> tuple[Any, ...]:
+    return (
+        record.account_label,
+        record.platform,
+        record.channel_kind,
+        record.language,
+        record.sentiment_label,
+        record.sentiment_score,
+        record.author_pseudonym,
+        record.time_bucket,
+        record.topics,
+        record.hashtags,
+    )
+
+
+def _text_values(record: ResearchRecord) -> tuple[Any, ...]:
+    return (
+        record.account_label,
+        record.platform,
+        record.channel_kind,
+        record.language,
+        record.author_pseudonym,
+        record.redacted_text,
+    )
+
+
+def _write_cells(session: Session, day: date, cells: Cells, touched: Touched) -> int:
+    """Write the rows of the touched cells of a day over their old ones."""
+    written = 0
+    for table, keys in touched.items():
+        if not keys:
+            continue
+        names = _KEYS[table]
+        columns = table.__table__.c
+        drop = delete(table.__table__).where(
+            columns.day == bindparam("k_day"),
+            *(columns[name] == bindparam(f"k_{name}") for name in names),
+        )
+        session.execute(
+            drop,
+            [
+                {"k_day": day, **{f"k_{n}": v for n, v in zip(names, key, strict=True)}}
+                for key in keys
+            ],
+        )
+        rows = _rows(table, day, ((key, cells[table][key]) for key in keys))
+        session.execute(insert(table), rows)
+        written += len(rows)
+    return written
 
 
 # Label tables summed over the channel dimensions: (per channel, per day, per month).
@@ -246,25 +418,49 @@ TOTALS: dict[str, tuple[Any, Any, Any]] = {
     "hashtag": (RollupHashtag, RollupHashtagTotal, RollupHashtagTotalMonth),
     "keyword": (RollupKeyword, RollupKeywordTotal, RollupKeywordTotalMonth),
 }
+# Labels per IN list: well below the bound parameters any database takes in one statement.
+_CHUNK = 500
 
 
-def _sum_into(session: Session, target: Any, source: Any, label: str, day: date, end: date) -> int:
+def _chunks(only: Collection[str] | None) -> list[list[str] | None]:
+    if only is None:
+        return [None]
+    ordered = sorted(only)
+    return [ordered[n : n + _CHUNK] for n in range(0, len(ordered), _CHUNK)]
+
+
+def _sum_into(
+    session: Session,
+    target: Any,
+    source: Any,
+    label: str,
+    day: date,
+    end: date,
+    only: Collection[str] | None = None,
+) -> int:
     """target's rows for `day` rebuilt from source's rows in [day, end): counts summed,
-    authors the largest (a lower bound, like any merged cell of a report)."""
-    session.execute(delete(target).where(col(target.day) == day))
+    authors the largest (a lower bound, like any merged cell of a report). With `only`, the
+    rows of those labels alone."""
     key = getattr(source, label)
-    rows = session.execute(
-        sa_select(key, func.sum(source.count), func.max(source.authors))
-        .where(col(source.day) >= day, col(source.day) < end)
-        .group_by(key)
-    ).all()
-    values = [
-        {"day": day, label: name, "count": count, "authors": authors}
-        for name, count, authors in rows
-    ]
-    if values:
-        session.execute(insert(target), values)
-    return len(values)
+    written = 0
+    for chunk in _chunks(only):
+        drop = delete(target).where(col(target.day) == day)
+        pick = sa_select(key, func.sum(source.count), func.max(source.authors)).where(
+            col(source.day) >= day, col(source.day) < end
+        )
+        if chunk is not None:
+            drop = drop.where(col(getattr(target, label)).in_(chunk))
+            pick = pick.where(col(key).in_(chunk))
+        session.execute(drop)
+        rows = session.execute(pick.group_by(key)).all()
+        values = [
+            {"day": day, label: name, "count": count, "authors": authors}
+            for name, count, authors in rows
+        ]
+        if values:
+            session.execute(insert(target), values)
+        written += len(values)
+    return written
 
 
 def refresh_totals(*, session: Session, days: Iterable[date]) -> int:
@@ -300,11 +496,13 @@ def refresh_months(
     labels: Iterable[str] = tuple(LABELLED),
     hours: bool = True,
     totals: bool = True,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> int:
     """Rebuild the monthly rollups from the daily ones: counts add up, authors take the max.
 
     `labels`, `hours` and `totals` choose the tables, so a migration can fill only those that
     exist. The monthly all-channel totals are summed from the daily ones (`refresh_totals`).
+    With `only`, the rows of just those topics, hashtags and keywords (by label kind) are.
     """
     written = 0
     chosen = [(*LABELLED[label], label) for label in labels]
@@ -314,27 +512,37 @@ def refresh_months(
     for month in months:
         span = (month, next_month(month))
         for daily, monthly, label in chosen:
-            session.execute(delete(monthly).where(col(monthly.day) == month))
             keys = [getattr(daily, name) for name in (*DIMENSIONS, label)]
-            rows = session.execute(
-                sa_select(*keys, func.sum(daily.count), func.max(daily.authors))
-                .where(col(daily.day) >= span[0], col(daily.day) < span[1])
-                .group_by(*keys)
-            ).all()
-            values = [
-                dict(
-                    zip(("day", *DIMENSIONS, label, "count", "authors"), (month, *row), strict=True)
+            for chunk in _chunks(None if only is None else only.get(label, ())):
+                drop = delete(monthly).where(col(monthly.day) == month)
+                pick = sa_select(*keys, func.sum(daily.count), func.max(daily.authors)).where(
+                    col(daily.day) >= span[0], col(daily.day) < span[1]
                 )
-                for row in rows
-            ]
-            if values:
-                session.execute(insert(monthly), values)
-                written += len(values)
+                if chunk is not None:
+                    drop = drop.where(col(getattr(monthly, label)).in_(chunk))
+                    pick = pick.where(col(keys[-1]).in_(chunk))
+                session.execute(drop)
+                rows = session.execute(pick.group_by(*keys)).all()
+                values = [
+                    dict(
+                        zip(
+                            ("day", *DIMENSIONS, label, "count", "authors"),
+                            (month, *row),
+                            strict=True,
+                        )
+                    )
+                    for row in rows
+                ]
+                if values:
+                    session.execute(insert(monthly), values)
+                    written += len(values)
         if hours:
             written += _refresh_hour_month(session, *span)
         if totals:
             for label, (_, total, monthly) in TOTALS.items():
-                written += _sum_into(session, monthly, total, label, *span)
+                found = None if only is None else only.get(label, ())
+                if found is None or found:
+                    written += _sum_into(session, monthly, total, label, *span, only=found)
     return written
 
 

@@ -213,17 +213,17 @@ def run(args: argparse.Namespace) -> None:
     warmed = sum(poll_account(ctx, account_id).new for account_id in feeders)
     drain(ctx)
     # The rollups' share of the drain, timed where the drain calls them.
-    refresh_days = rollups.refresh_days
+    add_records = rollups.add_records
 
     def timed_refresh(**kwargs: Any) -> int:
         before = time.process_time()
         try:
-            return refresh_days(**kwargs)
+            return add_records(**kwargs)
         finally:
             cpu["rollups"] += time.process_time() - before
 
     # inbox.research imported it by name: that is the name the drain calls.
-    setattr(inbox.research, "refresh_days", timed_refresh)  # noqa: B010
+    setattr(inbox.research, "add_records", timed_refresh)  # noqa: B010
     wall = time.perf_counter()
     stored = rounds = handled = 0
     while stored < args.items:

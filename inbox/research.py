@@ -11,7 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from anonymizer.pipeline import Identifier, LeakDetected, SourceMessage, anonymize_message
-from anonymizer.rollups import days_of, refresh_days
+from anonymizer.rollups import add_records, forget
 from anonymizer.store import ResearchRecord
 from anonymizer.topics import DEFAULT, Taxonomy, TaxonomyError
 from inbox import audit, metrics
@@ -138,9 +138,14 @@ def drain_outbox(
             done.append(outbox)
     # Research first, outbox second: a crash in between repeats a record, it never loses one.
     research_session.add_all(records)
-    # Same transaction: the reports' rollups never disagree with the records they summarize.
-    refresh_days(session=research_session, days=days_of(r.time_bucket for r in records))
-    research_session.commit()
+    try:
+        # Same transaction: the reports' rollups never disagree with the records they summarize.
+        add_records(session=research_session, records=records)
+        research_session.commit()
+    except BaseException:
+        # What the rollups remember of their days did not reach the store.
+        forget(session=research_session)
+        raise
     for outbox in done:
         session.delete(outbox)
     session.commit()

@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from inbox import audit, db, settings, throttle, twofactor
-from inbox.accounts import user_and_accounts
+from inbox.accounts import SessionFacts, user_and_accounts
 from inbox.models import Role, User
 from inbox.types import utcnow
 from inbox.users import mark_logged_in
@@ -65,7 +65,7 @@ _OPEN_WHILE_CHANGING = frozenset(
 class SessionUser(UserMixin):  # type: ignore[misc]
     """The logged-in user as Flask-Login sees it: only id, name and role live in memory."""
 
-    def __init__(self, user: User, *, must_enrol: bool = False) -> None:
+    def __init__(self, user: User | SessionFacts, *, must_enrol: bool = False) -> None:
         assert user.id is not None
         self.id = user.id
         self.name = user.name

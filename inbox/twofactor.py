@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 import pyotp
 import segno
@@ -59,7 +59,17 @@ def is_required(*, session: Session, user: User) -> bool:
     return user.role in REQUIRED_ROLES or require_for_all(session=session)
 
 
-def is_enabled(user: User) -> bool:
+class _SecondFactor(Protocol):
+    """A user row, or the facts a request reads of one (inbox.accounts.SessionFacts)."""
+
+    @property
+    def totp_enabled_at(self) -> datetime | None: ...
+
+    @property
+    def totp_secret_encrypted(self) -> bytes | None: ...
+
+
+def is_enabled(user: _SecondFactor) -> bool:
     """Whether the user has a confirmed second factor."""
     return user.totp_enabled_at is not None and user.totp_secret_encrypted is not None
 

@@ -7,8 +7,9 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy import insert
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session, col, select
 
@@ -26,6 +27,7 @@ from inbox.models import (
     ResearchOutbox,
 )
 from inbox.tombstones import buried_items
+from inbox.types import utcnow
 
 _T = TypeVar("_T")
 NAME_LENGTH = 200
@@ -192,16 +194,22 @@ def _stage_all(
         session.add(conversation)
         staged.append((item, contact, conversation))
     session.flush()
-    messages = [
-        _message(account, contact, conversation, item) for item, contact, conversation in staged
+    if not staged:
+        return list(created)
+    # Plain rows, not objects: nothing reads these messages in this session again.
+    rows = [
+        _message_row(account, contact, conversation, item) for item, contact, conversation in staged
     ]
-    session.add_all(messages)
-    session.flush()
-    for message, (_, contact, _) in zip(messages, staged, strict=True):
-        assert message.id is not None
-        if not contact.research_objection:
-            session.add(ResearchOutbox(message_id=message.id))
-    session.flush()
+    ids = session.scalars(
+        insert(Message).returning(col(Message.id), sort_by_parameter_order=True), rows
+    ).all()
+    outbox = [
+        {"message_id": message_id, "created_at": utcnow(), "attempts": 0}
+        for message_id, (_, contact, _) in zip(ids, staged, strict=True)
+        if not contact.research_objection
+    ]
+    if outbox:
+        session.execute(insert(ResearchOutbox), outbox)
     return list(created)
 
 
@@ -271,19 +279,28 @@ def stage(*, session: Session, account: Account, item: InboundItem) -> Ingested:
 def _message(
     account: Account, contact: Contact, conversation: Conversation, item: InboundItem
 ) -> Message:
+    return Message(**_message_row(account, contact, conversation, item))
+
+
+def _message_row(
+    account: Account, contact: Contact, conversation: Conversation, item: InboundItem
+) -> dict[str, Any]:
+    """The column values of an inbound item's message, the defaults included."""
     assert conversation.id is not None and account.id is not None
-    return Message(
-        conversation_id=conversation.id,
-        account_id=account.id,
-        external_id=item.external_id,
-        direction=Direction.inbound,
-        text=without_nul(item.text),
-        author_contact_id=contact.id,
-        in_reply_to=item.in_reply_to,
-        created_at=item.created_at,
-        context=without_nul(dict(item.context)),
-        raw=without_nul(dict(item.raw)),
-    )
+    return {
+        "conversation_id": conversation.id,
+        "account_id": account.id,
+        "external_id": item.external_id,
+        "direction": Direction.inbound,
+        "text": without_nul(item.text),
+        "author_contact_id": contact.id,
+        "in_reply_to": item.in_reply_to,
+        "created_at": item.created_at,
+        "received_at": utcnow(),
+        "context": without_nul(dict(item.context)),
+        "raw": without_nul(dict(item.raw)),
+        "attempts": 0,
+    }
 
 
 def _stored(session: Session, account: Account, items: Sequence[InboundItem]) -> set[str]:

@@ -55,12 +55,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         observability,
         reports,
         security,
+        templating,
         webhooks,
     )
 
     observability.init_app(app)
     db.init_app(app)
     i18n.init_app(app)
+    templating.init_app(app)
     auth.init_app(app)
     security.init_app(app)
     webhooks.init_app(app)

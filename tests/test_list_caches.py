@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import MultiFernet
@@ -254,3 +256,18 @@ def test_remembered_rows_stay_escaped_and_follow_the_language(
         "/conversations?view=open", headers={"Accept-Language": "de"}
     ).get_data(as_text=True)
     assert "niemand" in german and "nobody" not in german
+
+
+def test_a_remembered_row_turns_overdue_when_its_time_comes(
+    app: Flask, agent_client: FlaskClient, session: Session, account: Account
+) -> None:
+    app.config["CONVERSATION_ROWS_TTL"] = 600
+    conversation = open_conversation(session, account, "Fast Fällig")
+    conversation.sla_due_at = utcnow() + timedelta(seconds=1)
+    session.add(conversation)
+    session.commit()
+    row = re.compile(r'<tr class="conversation-row([^"]*)"')
+
+    assert row.findall(listed(agent_client)) == [" due-soon"]
+    time.sleep(1.2)
+    assert row.findall(listed(agent_client)) == [" overdue"]

@@ -266,7 +266,8 @@ def _row_context(now: datetime) -> dict[str, Any]:
         # The thread links differ only in the id: build one and fill the id in per row.
         "thread_url": url_for("agent.thread", conversation_id=0).removesuffix("0"),
     }
-    return {**context, "row_html": _row_renderer(now, context)}
+    row_html = _row_renderer(now, context)
+    return {**context, "rows_html": _page_renderer(now, context, row_html)}
 
 
 # Per process: (language, time zone, link prefix, due state, row) -> the row's HTML, up to
@@ -294,6 +295,34 @@ def _row_renderer(now: datetime, context: dict[str, Any]) -> Callable[[Row], Mar
         return html
 
     return row_html
+
+
+# Per process: the HTML of whole pages of rows, for a page shared by many requests (see _page):
+# (id of its row list, language, time zone, link prefix, due states) -> (the list, its HTML).
+# The list is kept with its HTML, so its id cannot be reused by another while remembered.
+_PAGES_HTML: dict[tuple[Any, ...], tuple[list[Row], Markup]] = {}
+_MAX_PAGES_HTML = 500
+
+
+def _page_renderer(
+    now: datetime, context: dict[str, Any], row_html: Callable[[Row], Markup]
+) -> Callable[[list[Row]], Markup]:
+    """The templates' `rows_html(rows)`: all rows of a page, joined once per shared page."""
+    language, zone, prefix = str(get_locale()), str(get_timezone()), context["thread_url"]
+
+    def rows_html(rows: list[Row]) -> Markup:
+        states = tuple(row.sla_state(now) for row in rows)
+        key = (id(rows), language, zone, prefix, states)
+        found = _PAGES_HTML.get(key)
+        if found is not None and found[0] is rows:
+            return found[1]
+        html = Markup("\n").join(row_html(row) for row in rows)
+        if len(_PAGES_HTML) >= _MAX_PAGES_HTML:
+            _PAGES_HTML.clear()
+        _PAGES_HTML[key] = (rows, html)
+        return html
+
+    return rows_html
 
 
 @bp.get("")

@@ -77,7 +77,7 @@ def test_a_batch_stores_what_the_items_one_by_one_would(
     assert threads["t-zed"].contact_id == renamed.id
     assert threads["t-zed"].sla_due_at == later + timedelta(minutes=account.sla_minutes)
     assert threads["t-amy"].language == "de"
-    by_id = {m.id: m.external_id for m in messages}
+    by_id = {m.id: str(m.external_id) for m in messages}
     outbox = session.exec(select(ResearchOutbox.message_id)).all()
     # Whoever objected to research gets no outbox row; everyone else one per message.
     assert sorted(by_id[i] for i in outbox) == ["dm-0", "dm-1", "dm-2", "dm-3", "dm-4"]

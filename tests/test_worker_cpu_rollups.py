@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import Table
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from anonymizer.rollups import add_records, refresh_days
@@ -53,11 +55,11 @@ def _records(rng: random.Random, count: int) -> list[ResearchRecord]:
 
 
 def _tables(session: Session) -> dict[str, list[tuple[Any, ...]]]:
-    found = {}
+    found: dict[str, list[tuple[Any, ...]]] = {}
     for table in TABLES:
-        columns = [c.name for c in table.__table__.columns]  # type: ignore[attr-defined]
-        rows = session.exec(select(*(getattr(table, c) for c in columns))).all()  # type: ignore[call-overload]
-        found[table.__name__] = sorted(tuple(row) for row in rows)
+        columns: Table = table.__table__  # type: ignore[attr-defined]
+        rows = session.execute(sa_select(columns)).all()
+        found[columns.name] = sorted(tuple(row) for row in rows)
     return found
 
 
@@ -67,13 +69,15 @@ def test_drained_batches_leave_the_rollups_a_rebuild_would(app: Flask, research:
     for batch in range(12):
         if batch == 4:
             # Another worker drains records of the same days meanwhile.
-            other.add_all(_records(rng, 15))
-            add_records(session=other, records=list(other.new))  # type: ignore[arg-type]
+            extra = _records(rng, 15)
+            other.add_all(extra)
+            add_records(session=other, records=extra)
             other.commit()
         if batch == 7:
             # A drain whose transaction does not commit leaves nothing behind.
-            research.add_all(_records(rng, 20))
-            add_records(session=research, records=list(research.new))  # type: ignore[arg-type]
+            lost = _records(rng, 20)
+            research.add_all(lost)
+            add_records(session=research, records=lost)
             research.rollback()
         records = _records(rng, 40)
         research.add_all(records)
@@ -81,7 +85,7 @@ def test_drained_batches_leave_the_rollups_a_rebuild_would(app: Flask, research:
         research.commit()
     other.close()
     drained = _tables(research)
-    assert drained["RollupKeywordMonth"] and drained["RollupHashtagTotalMonth"]
+    assert drained["rollup_keyword_month"] and drained["rollup_hashtag_total_month"]
 
     days = {r.time_bucket.date() for r in research.exec(select(ResearchRecord)).all()}
     refresh_days(session=research, days=days)

@@ -3,21 +3,24 @@
 A day's rollups are recomputed whole from that day's records rather than incremented: distinct
 author counts cannot be incremented without keeping every author seen, a rebuild is idempotent
 (a drain repeated after a crash changes nothing), and it stays right when records are deleted.
+The drain (`add_records`) does keep every author seen, in memory, for the last days it rolled
+up, and adds to those; whenever it cannot be sure they are the day's records, it rebuilds.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, bindparam, delete, func, insert
+from sqlalchemy import Engine, case, delete, func, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from anonymizer.keywords import keywords_of
@@ -120,31 +123,39 @@ _KEYS: dict[type[Any], tuple[str, ...]] = {
     RollupHour: ("hour", *DIMENSIONS),
 }
 Cells = dict[type[Any], dict[tuple[Any, ...], _Cell]]
-Touched = dict[type[Any], set[tuple[Any, ...]]]
+# Per table, the cells a drain changed and their (count, authors) before it.
+Touched = dict[type[Any], dict[tuple[Any, ...], tuple[int, int]]]
 
 
 def _cells() -> Cells:
     return {table: defaultdict(_Cell) for table in _KEYS}
 
 
+def _count_in(
+    cells: Cells,
+    table: type[Any],
+    key: tuple[Any, ...],
+    author: str,
+    touched: Touched | None,
+    score: float = 0.0,
+) -> None:
+    cell = cells[table][key]
+    if touched is not None and key not in touched[table]:
+        touched[table][key] = (cell.count, len(cell.authors))
+    cell.add(author, score)
+
+
 def _add_record(cells: Cells, record: Sequence[Any], touched: Touched | None = None) -> None:
     """Count one (dimensions..., label, score, author, bucket, topics, hashtags) record."""
     account, platform, kind, language, label, score, author, bucket, topic_list, tag_list = record
     dims = (account, platform, kind, language)
-    keys: list[tuple[type[Any], tuple[Any, ...]]] = [
-        (RollupDay, (*dims, label)),
-        (RollupHour, (bucket.hour, *dims)),
-    ]
-    cells[RollupDay][(*dims, label)].add(author, float(score))
-    cells[RollupHour][(bucket.hour, *dims)].add(author)
+    _count_in(cells, RollupDay, (*dims, label), author, touched, float(score))
+    _count_in(cells, RollupHour, (bucket.hour, *dims), author, touched)
     # A message counts once per topic or hashtag, however often it names it.
-    keys += [(RollupTopic, (*dims, topic)) for topic in _labels(topic_list)]
-    keys += [(RollupHashtag, (*dims, tag)) for tag in {tag.lower() for tag in _labels(tag_list)}]
-    for table, key in keys[2:]:
-        cells[table][key].add(author)
-    if touched is not None:
-        for table, key in keys:
-            touched[table].add(key)
+    for topic in _labels(topic_list):
+        _count_in(cells, RollupTopic, (*dims, topic), author, touched)
+    for tag in {tag.lower() for tag in _labels(tag_list)}:
+        _count_in(cells, RollupHashtag, (*dims, tag), author, touched)
 
 
 def _add_text(cells: Cells, record: Sequence[Any], touched: Touched | None = None) -> None:
@@ -152,10 +163,7 @@ def _add_text(cells: Cells, record: Sequence[Any], touched: Touched | None = Non
     account, platform, kind, language, author, text = record
     # A message counts once per keyword, however often it uses it.
     for word in _keywords(str(text or "")):
-        key = (account, platform, kind, language, word)
-        cells[RollupKeyword][key].add(author)
-        if touched is not None:
-            touched[RollupKeyword].add(key)
+        _count_in(cells, RollupKeyword, (account, platform, kind, language, word), author, touched)
 
 
 def _rows(
@@ -307,11 +315,13 @@ def add_records(*, session: Session, records: Sequence[ResearchRecord]) -> int:
     """Bring the rollups up to date with records just added in the session's transaction.
 
     The same rows as `refresh_days` for the records' days, without reading and counting each
-    whole day again: a day this process rolled up last is taken from memory, its new records
-    added, and only the rows they change are written (and the totals and months of their
-    labels). That holds only while the day's records are exactly those remembered plus the new
-    ones; records are only ever added, so their number tells, and where it differs (another
-    worker drained records of that day, or a transaction did not commit) the day is rebuilt.
+    whole day (and regrouping its month) again: a day this process rolled up last is taken from
+    memory, its new records added, only the day's rows they change are written, and what they
+    grew by is added to the totals and months. That holds only while the day's records are
+    exactly those remembered plus the new ones; records are only ever added, so their number
+    tells, and where it differs (another worker drained records of that day, or a transaction
+    did not commit) the day is rebuilt and its month regrouped as before. SQLite and PostgreSQL
+    (the rows are upserted).
     """
     by_day: dict[date, list[ResearchRecord]] = defaultdict(list)
     for record in records:
@@ -322,41 +332,116 @@ def add_records(*, session: Session, records: Sequence[ResearchRecord]) -> int:
     session.flush()
     written = 0
     rebuilt: list[date] = []
-    changed: dict[date, Touched] = {}
+    sums: dict[type[Any], dict[tuple[Any, ...], tuple[int, int]]] = defaultdict(dict)
     for day in days:
         state = _recall(session, day)
         if state is None or _records_on(session, day) != state.records + len(by_day[day]):
             written += _rebuild(session, day)
             rebuilt.append(day)
             continue
-        touched: Touched = {table: set() for table in _KEYS}
+        touched: Touched = {table: {} for table in _KEYS}
         for record in by_day[day]:
             _add_record(state.cells, _values(record), touched)
             _add_text(state.cells, _text_values(record), touched)
         state.records += len(by_day[day])
-        written += _write_cells(session, day, state.cells, touched)
+        for table, keys in touched.items():
+            rows = _rows(table, day, ((key, state.cells[table][key]) for key in keys))
+            _upsert(session, table, rows, add=False)
+            written += len(rows)
         _remember(session, day, state)
-        changed[day] = touched
+        _changes(sums, day, state.cells, touched)
     written += refresh_totals(session=session, days=rebuilt)
-    months: dict[date, dict[str, set[str]]] = {}
-    for day, touched in changed.items():
-        labels = {name: {key[-1] for key in touched[table]} for name, table in _LABEL_TABLES}
-        for name, found in labels.items():
-            if name in TOTALS and found:
-                daily, total, _ = TOTALS[name]
-                end = day + timedelta(days=1)
-                written += _sum_into(session, total, daily, name, day, end, only=found)
-        mine = months.setdefault(month_of(day), {name: set() for name, _ in _LABEL_TABLES})
-        for name, found in labels.items():
-            mine[name] |= found
     whole = {month_of(day) for day in rebuilt}
-    for month in sorted(whole | months.keys()):
+    for month in sorted(whole | {month_of(day) for day in days}):
         _lock(session, _MONTH_LOCK, month)
-    written += refresh_months(session=session, months=whole)
-    for month, labels in sorted(months.items()):
-        if month not in whole:
-            written += refresh_months(session=session, months={month}, only=labels)
-    return written
+    for table, changes in sums.items():
+        # A month with a day rebuilt is regrouped whole below.
+        rows = [
+            {**dict(zip(_SUMMED[table], key, strict=True)), "count": count, "authors": authors}
+            for key, (count, authors) in changes.items()
+            if table in _DAILY_TOTALS or key[0] not in whole
+        ]
+        _upsert(session, table, rows, add=True)
+        written += len(rows)
+    return written + refresh_months(session=session, months=whole)
+
+
+# The key columns of the rows a day's changed cells add to.
+_SUMMED: dict[type[Any], tuple[str, ...]] = {
+    RollupTopicMonth: ("day", *DIMENSIONS, "topic"),
+    RollupHashtagMonth: ("day", *DIMENSIONS, "hashtag"),
+    RollupKeywordMonth: ("day", *DIMENSIONS, "keyword"),
+    RollupHourMonth: ("day", "weekday", "hour", *DIMENSIONS),
+    RollupHashtagTotal: ("day", "hashtag"),
+    RollupKeywordTotal: ("day", "keyword"),
+    RollupHashtagTotalMonth: ("day", "hashtag"),
+    RollupKeywordTotalMonth: ("day", "keyword"),
+}
+_DAILY_TOTALS = (RollupHashtagTotal, RollupKeywordTotal)
+_MONTHLY: dict[type[Any], type[Any]] = {
+    RollupTopic: RollupTopicMonth,
+    RollupHashtag: RollupHashtagMonth,
+    RollupKeyword: RollupKeywordMonth,
+}
+_TOTALLED: dict[type[Any], tuple[type[Any], type[Any]]] = {
+    RollupHashtag: (RollupHashtagTotal, RollupHashtagTotalMonth),
+    RollupKeyword: (RollupKeywordTotal, RollupKeywordTotalMonth),
+}
+
+
+def _changes(
+    sums: dict[type[Any], dict[tuple[Any, ...], tuple[int, int]]],
+    day: date,
+    cells: Cells,
+    touched: Touched,
+) -> None:
+    """Add what a day's changed cells add to the totals and months.
+
+    Counts grow by the cells' growth; authors, the largest of the merged cells, become at least
+    a changed cell's (cells only ever grow, so the largest of the others stays what it was).
+    """
+
+    def bump(table: type[Any], key: tuple[Any, ...], count: int, authors: int) -> None:
+        before = sums[table].get(key, (0, 0))
+        sums[table][key] = (before[0] + count, max(before[1], authors))
+
+    month = month_of(day)
+    for table, keys in touched.items():
+        for key, (count_before, _) in keys.items():
+            cell = cells[table][key]
+            grown, authors = cell.count - count_before, len(cell.authors)
+            if table is RollupHour:
+                bump(RollupHourMonth, (month, day.weekday(), *key), grown, authors)
+            if table in _MONTHLY:
+                bump(_MONTHLY[table], (month, *key), grown, authors)
+            if table in _TOTALLED:
+                daily, monthly = _TOTALLED[table]
+                bump(daily, (day, key[-1]), grown, authors)
+                bump(monthly, (month, key[-1]), grown, authors)
+
+
+def _upsert(session: Session, table: type[Any], rows: list[dict[str, Any]], *, add: bool) -> None:
+    """Insert rows, or where one is there already, replace its values or (`add`) add to them."""
+    if not rows:
+        return
+    target = table.__table__
+    statement: Any = (
+        postgresql.insert(target)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(target)
+    )
+    new, old = statement.excluded, target.c
+    keys = list(target.primary_key.columns)
+    if add:
+        values = {
+            "count": old["count"] + new["count"],
+            "authors": case(
+                (new["authors"] > old["authors"], new["authors"]), else_=old["authors"]
+            ),
+        }
+    else:
+        values = {name: new[name] for name in rows[0] if name not in {c.name for c in keys}}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=values), rows)
 
 
 _LABEL_TABLES = (("topic", RollupTopic), ("hashtag", RollupHashtag), ("keyword", RollupKeyword))
@@ -388,79 +473,30 @@ def _text_values(record: ResearchRecord) -> tuple[Any, ...]:
     )
 
 
-def _write_cells(session: Session, day: date, cells: Cells, touched: Touched) -> int:
-    """Write the rows of the touched cells of a day over their old ones."""
-    written = 0
-    for table, keys in touched.items():
-        if not keys:
-            continue
-        names = _KEYS[table]
-        columns = table.__table__.c
-        drop = delete(table.__table__).where(
-            columns.day == bindparam("k_day"),
-            *(columns[name] == bindparam(f"k_{name}") for name in names),
-        )
-        session.execute(
-            drop,
-            [
-                {"k_day": day, **{f"k_{n}": v for n, v in zip(names, key, strict=True)}}
-                for key in keys
-            ],
-        )
-        rows = _rows(table, day, ((key, cells[table][key]) for key in keys))
-        session.execute(insert(table), rows)
-        written += len(rows)
-    return written
-
-
 # Label tables summed over the channel dimensions: (per channel, per day, per month).
 TOTALS: dict[str, tuple[Any, Any, Any]] = {
     "hashtag": (RollupHashtag, RollupHashtagTotal, RollupHashtagTotalMonth),
     "keyword": (RollupKeyword, RollupKeywordTotal, RollupKeywordTotalMonth),
 }
-# Labels per IN list: well below the bound parameters any database takes in one statement.
-_CHUNK = 500
 
 
-def _chunks(only: Collection[str] | None) -> list[list[str] | None]:
-    if only is None:
-        return [None]
-    ordered = sorted(only)
-    return [ordered[n : n + _CHUNK] for n in range(0, len(ordered), _CHUNK)]
-
-
-def _sum_into(
-    session: Session,
-    target: Any,
-    source: Any,
-    label: str,
-    day: date,
-    end: date,
-    only: Collection[str] | None = None,
-) -> int:
+def _sum_into(session: Session, target: Any, source: Any, label: str, day: date, end: date) -> int:
     """target's rows for `day` rebuilt from source's rows in [day, end): counts summed,
-    authors the largest (a lower bound, like any merged cell of a report). With `only`, the
-    rows of those labels alone."""
+    authors the largest (a lower bound, like any merged cell of a report)."""
+    session.execute(delete(target).where(col(target.day) == day))
     key = getattr(source, label)
-    written = 0
-    for chunk in _chunks(only):
-        drop = delete(target).where(col(target.day) == day)
-        pick = sa_select(key, func.sum(source.count), func.max(source.authors)).where(
-            col(source.day) >= day, col(source.day) < end
-        )
-        if chunk is not None:
-            drop = drop.where(col(getattr(target, label)).in_(chunk))
-            pick = pick.where(col(key).in_(chunk))
-        session.execute(drop)
-        rows = session.execute(pick.group_by(key)).all()
-        values = [
-            {"day": day, label: name, "count": count, "authors": authors}
-            for name, count, authors in rows
-        ]
-        if values:
-            session.execute(insert(target), values)
-        written += len(values)
-    return written
+    rows = session.execute(
+        sa_select(key, func.sum(source.count), func.max(source.authors))
+        .where(col(source.day) >= day, col(source.day) < end)
+        .group_by(key)
+    ).all()
+    values = [
+        {"day": day, label: name, "count": count, "authors": authors}
+        for name, count, authors in rows
+    ]
+    if values:
+        session.execute(insert(target), values)
+    return len(values)
 
 
 def refresh_totals(*, session: Session, days: Iterable[date]) -> int:
@@ -496,13 +532,11 @@ def refresh_months(
     labels: Iterable[str] = tuple(LABELLED),
     hours: bool = True,
     totals: bool = True,
-    only: Mapping[str, Collection[str]] | None = None,
 ) -> int:
     """Rebuild the monthly rollups from the daily ones: counts add up, authors take the max.
 
     `labels`, `hours` and `totals` choose the tables, so a migration can fill only those that
     exist. The monthly all-channel totals are summed from the daily ones (`refresh_totals`).
-    With `only`, the rows of just those topics, hashtags and keywords (by label kind) are.
     """
     written = 0
     chosen = [(*LABELLED[label], label) for label in labels]
@@ -512,37 +546,27 @@ def refresh_months(
     for month in months:
         span = (month, next_month(month))
         for daily, monthly, label in chosen:
+            session.execute(delete(monthly).where(col(monthly.day) == month))
             keys = [getattr(daily, name) for name in (*DIMENSIONS, label)]
-            for chunk in _chunks(None if only is None else only.get(label, ())):
-                drop = delete(monthly).where(col(monthly.day) == month)
-                pick = sa_select(*keys, func.sum(daily.count), func.max(daily.authors)).where(
-                    col(daily.day) >= span[0], col(daily.day) < span[1]
+            rows = session.execute(
+                sa_select(*keys, func.sum(daily.count), func.max(daily.authors))
+                .where(col(daily.day) >= span[0], col(daily.day) < span[1])
+                .group_by(*keys)
+            ).all()
+            values = [
+                dict(
+                    zip(("day", *DIMENSIONS, label, "count", "authors"), (month, *row), strict=True)
                 )
-                if chunk is not None:
-                    drop = drop.where(col(getattr(monthly, label)).in_(chunk))
-                    pick = pick.where(col(keys[-1]).in_(chunk))
-                session.execute(drop)
-                rows = session.execute(pick.group_by(*keys)).all()
-                values = [
-                    dict(
-                        zip(
-                            ("day", *DIMENSIONS, label, "count", "authors"),
-                            (month, *row),
-                            strict=True,
-                        )
-                    )
-                    for row in rows
-                ]
-                if values:
-                    session.execute(insert(monthly), values)
-                    written += len(values)
+                for row in rows
+            ]
+            if values:
+                session.execute(insert(monthly), values)
+                written += len(values)
         if hours:
             written += _refresh_hour_month(session, *span)
         if totals:
             for label, (_, total, monthly) in TOTALS.items():
-                found = None if only is None else only.get(label, ())
-                if found is None or found:
-                    written += _sum_into(session, monthly, total, label, *span, only=found)
+                written += _sum_into(session, monthly, total, label, *span)
     return written
 
 

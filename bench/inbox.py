@@ -756,6 +756,9 @@ def measure(target: Target, scale: Scale, args: argparse.Namespace, key: bytes) 
             "RESEARCH_DATABASE_URL": target.research_url,
             "INSTANCE_PATH": str(args.data_dir / "instance"),
             "PROPAGATE_EXCEPTIONS": True,
+            # Every request reads its rows: the pages are asked for many times in a row, and
+            # the rows shared for a second would measure the cache, not the queries.
+            "CONVERSATION_ROWS_TTL": 0,
         }
     )
     upgrade(databases(app).research, "research")

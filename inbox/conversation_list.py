@@ -397,12 +397,13 @@ def count_views(
     now: datetime,
     filters: Filters | None = None,
     accounts: Collection[int] | None = None,
+    views: tuple[View, ...] = VIEWS,
 ) -> dict[View, int]:
-    """How many conversations each view holds under the filters on `accounts` (None: all),
-    counted up to COUNT_CAP."""
+    """How many conversations each of `views` holds under the filters on `accounts` (None:
+    all), counted up to COUNT_CAP."""
     dialect = session.get_bind().dialect.name
     counts = []
-    for view in VIEWS:
+    for view in views:
         where = _view_where(view, user_id=user_id, now=now)
         where += _filter_where(
             filters or Filters(), now=now, view=view, dialect=dialect, accounts=accounts
@@ -411,4 +412,4 @@ def count_views(
         counts.append(select(func.count()).select_from(capped).scalar_subquery().label(view))
     # One statement, one round trip: each view's count is a scalar subquery of its own.
     found = session.execute(select(*counts)).one()
-    return {view: int(count) for view, count in zip(VIEWS, found, strict=True)}
+    return {view: int(count) for view, count in zip(views, found, strict=True)}

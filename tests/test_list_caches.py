@@ -271,3 +271,25 @@ def test_a_remembered_row_turns_overdue_when_its_time_comes(
     assert row.findall(listed(agent_client)) == [" due-soon"]
     time.sleep(1.2)
     assert row.findall(listed(agent_client)) == [" overdue"]
+
+
+def test_agents_on_the_same_accounts_share_counts_but_not_mine(
+    client: FlaskClient, session: Session, agent: User, account: Account
+) -> None:
+    colleague = make_user(session, role=Role.agent, name="Paula Peters")
+    make_member(session, colleague, account)
+    for name in ("Eins", "Zwei"):
+        conversation = open_conversation(session, account, name)
+    conversation.assignee_id = colleague.id
+    session.add(conversation)
+    session.commit()
+    count = re.compile(r'view=(\w+)"[^>]*>[^<]*<span class="count">(\d+)</span>')
+
+    assert login(client, colleague.email).status_code == 302
+    theirs = dict(count.findall(listed(client)))
+    assert login(client, agent.email).status_code == 302
+    open_conversation(session, account, "Drei")  # counted by neither: the counts are shared
+    mine = dict(count.findall(listed(client)))
+
+    assert (theirs["open"], theirs["unassigned"], theirs["mine"]) == ("2", "1", "1")
+    assert (mine["open"], mine["unassigned"], mine["mine"]) == ("2", "1", "0")

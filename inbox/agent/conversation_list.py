@@ -126,33 +126,47 @@ def _count_label(count: int) -> str:
     return f"{COUNT_CAP - 1}+" if count >= COUNT_CAP else str(count)
 
 
-# Seconds a user's view counts are reused for the same filters. Safe because the counts are an
-# orientation beside the list, never what the agent acts on: the rows themselves are read fresh
-# on every request and every refresh. At worst a count lags a change (an assignment, a snooze
-# running out) by this long. Per process and per app, so tests and workers never share them.
+# Seconds the view counts are reused for the same filters and accounts (the "mine" count per
+# user, the others shared by everyone who sees the same accounts). Safe because the counts are
+# an orientation beside the list, never what the agent acts on. At worst a count lags a change
+# (an assignment, a snooze running out) by this long. Per process and per app, so tests and
+# workers never share them.
 COUNTS_TTL_SECONDS = 5.0
 _MAX_CACHED = 2000
+_SHARED_VIEWS: tuple[View, ...] = tuple(view for view in VIEWS if view != "mine")
 
 
 def _counts(filters: Filters, now: datetime) -> dict[View, int]:
     """The view counts for this user and filters, computed at most every few seconds."""
+    accounts = visible_account_ids()
+    mine = _remembered_counts(("mine",), (current_user.id, filters, accounts), filters, now)
+    shared = _remembered_counts(_SHARED_VIEWS, (filters, accounts), filters, now)
+    return {view: (mine | shared)[view] for view in VIEWS}
+
+
+def _remembered_counts(
+    views: tuple[View, ...], key: tuple[Any, ...], filters: Filters, now: datetime
+) -> dict[View, int]:
     ttl = float(current_app.config.get("CONVERSATION_COUNTS_TTL", COUNTS_TTL_SECONDS))
     cache: dict[Any, tuple[float, dict[View, int]]] = current_app.extensions.setdefault(
         "conversation_counts", {}
     )
-    accounts = visible_account_ids()
-    key = (current_user.id, filters, accounts)
     clock = time.monotonic()
-    cached = cache.get(key)
+    cached = cache.get((views, *key))
     if ttl > 0 and cached is not None and cached[0] > clock:
         return cached[1]
     counts = count_views(
-        session=db.session(), user_id=current_user.id, now=now, filters=filters, accounts=accounts
+        session=db.session(),
+        user_id=current_user.id,
+        now=now,
+        filters=filters,
+        accounts=visible_account_ids(),
+        views=views,
     )
     if len(cache) >= _MAX_CACHED:
         cache.clear()
     if ttl > 0:
-        cache[key] = (clock + ttl, counts)
+        cache[(views, *key)] = (clock + ttl, counts)
     return counts
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,12 @@ from inbox.retention_policy import RUN_HOUR, run_daily
 from inbox.types import utcnow
 
 log = logging.getLogger(__name__)
+
+# Set when the worker is asked to stop (SIGINT, what the systemd unit sends): jobs the scheduler
+# queued meanwhile return at once and the drain stops after its current batch, so a stop takes
+# one poll or one batch at most, not everything that piled up on a busy machine. Whatever was
+# not done stays in the database for the next worker.
+STOPPING = threading.Event()
 
 BACKOFF_CAP_SECONDS = 30 * 60
 
@@ -128,6 +135,8 @@ def release_lease(*, session: Session, account_id: int, owner: str) -> None:
 
 def poll_account(ctx: WorkerContext, account_id: int) -> PollOutcome:
     """Poll one account under its lease and ingest what it brings."""
+    if STOPPING.is_set():
+        return PollOutcome(polled=False)
     with Session(ctx.inbox, expire_on_commit=False) as session:
         if not acquire_lease(
             session=session, account_id=account_id, owner=ctx.owner, seconds=ctx.lease_seconds
@@ -251,6 +260,8 @@ def drain(ctx: WorkerContext) -> DrainResult:
     """
     deadline = time.monotonic() + ctx.drain_seconds
     total = DrainResult(written=0, skipped=0, failed=0, rejected=0)
+    if STOPPING.is_set():
+        return total
     while True:
         with (
             Session(ctx.inbox, expire_on_commit=False) as session,
@@ -267,6 +278,8 @@ def drain(ctx: WorkerContext) -> DrainResult:
         total = DrainResult(*(a + b for a, b in zip(astuple(total), astuple(result), strict=True)))
         handled = sum(astuple(result))
         if handled < ctx.drain_batch or result.failed or time.monotonic() >= deadline:
+            return total
+        if STOPPING.is_set():
             return total
 
 
@@ -303,6 +316,8 @@ def heartbeat(ctx: WorkerContext) -> None:
 
 def sync_jobs(ctx: WorkerContext, scheduler: BaseScheduler) -> None:
     """Keep one poll job per active account, at the account's interval."""
+    if STOPPING.is_set():
+        return
     with Session(ctx.inbox) as session:
         accounts = session.exec(select(Account).where(Account.status == AccountStatus.active)).all()
     wanted = {f"poll:{account.id}": account for account in accounts}
@@ -370,4 +385,7 @@ def run(app: Flask) -> None:
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
+        STOPPING.set()
+        # The jobs still running finish their poll or batch; queued ones return at once.
+        scheduler.shutdown(wait=True)
         log.info("worker stopped")

@@ -23,10 +23,12 @@ from inbox.heartbeat import WorkerHeartbeat, forget_older_than, latest
 from inbox.models import Account, AccountStatus, DeadLetter, Message, PollRun
 from inbox.types import utcnow
 from inbox.worker import (
+    STOPPING,
     WorkerContext,
     acquire_lease,
     configure,
     context_from_app,
+    drain,
     heartbeat,
     poll_account,
     release_lease,
@@ -246,3 +248,19 @@ def test_each_worker_beats_under_its_own_name_and_the_newest_beat_is_read(
     assert forget_older_than(session=session, before=before) == 0
     assert forget_older_than(session=session, before=utcnow() + timedelta(seconds=1)) == 2
     assert latest(session=session) is None
+
+
+def test_a_stopping_worker_starts_no_new_poll_or_drain(
+    app: Flask, session: Session, fernet: MultiFernet
+) -> None:
+    account = _started_an_hour_ago(session, fernet)
+    assert account.id is not None
+    ctx = context_from_app(app)
+    STOPPING.set()
+    try:
+        assert poll_account(ctx, account.id).polled is False
+        assert drain(ctx).written == 0
+        assert session.exec(select(func.count()).select_from(Message)).one() == 0
+    finally:
+        STOPPING.clear()
+    assert poll_account(ctx, account.id).new > 0

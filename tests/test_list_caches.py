@@ -40,9 +40,10 @@ def agent_client(client: FlaskClient, agent: User, account: Account) -> FlaskCli
     return client
 
 
-def tag_conversation(session: Session, account: Account, tag: str) -> None:
-    """A conversation on the account carrying the tag."""
+def open_conversation(session: Session, account: Account, name: str | None) -> Conversation:
+    """An open conversation of a customer called `name` on the account."""
     contact = Contact(platform=account.platform, platform_user_id=uuid.uuid4().hex)
+    contact.display_name = name
     session.add(contact)
     session.flush()
     assert contact.id is not None and account.id is not None
@@ -56,7 +57,13 @@ def tag_conversation(session: Session, account: Account, tag: str) -> None:
         last_message_at=now,
     )
     session.add(conversation)
-    session.flush()
+    session.commit()
+    return conversation
+
+
+def tag_conversation(session: Session, account: Account, tag: str) -> None:
+    """A conversation on the account carrying the tag."""
+    conversation = open_conversation(session, account, None)
     assert conversation.id is not None
     session.add(ConversationTag(conversation_id=conversation.id, tag=tag))
     session.commit()
@@ -155,27 +162,6 @@ def test_agents_of_different_accounts_never_see_each_others_remembered_accounts(
 
 def listed(client: FlaskClient, view: str = "open") -> str:
     return client.get(f"/conversations?view={view}").get_data(as_text=True)
-
-
-def open_conversation(session: Session, account: Account, name: str) -> Conversation:
-    """An open conversation of a customer called `name` on the account."""
-    contact = Contact(platform=account.platform, platform_user_id=uuid.uuid4().hex)
-    contact.display_name = name
-    session.add(contact)
-    session.flush()
-    assert contact.id is not None and account.id is not None
-    now = utcnow()
-    conversation = Conversation(
-        account_id=account.id,
-        contact_id=contact.id,
-        kind="dm",
-        thread_key=uuid.uuid4().hex,
-        opened_at=now,
-        last_message_at=now,
-    )
-    session.add(conversation)
-    session.commit()
-    return conversation
 
 
 def test_a_change_by_someone_else_shows_after_the_rows_lifetime(

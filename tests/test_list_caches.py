@@ -69,6 +69,19 @@ def tag_conversation(session: Session, account: Account, tag: str) -> None:
     session.commit()
 
 
+def instagram_account(session: Session) -> Account:
+    """A second official account, which the `agent` is no member of."""
+    other = Account(
+        platform="instagram",
+        display_name="Quendel Insta",
+        platform_account_id="ig-4711",
+        credentials_encrypted=b"",
+    )
+    session.add(other)
+    session.commit()
+    return other
+
+
 def offers_tag(client: FlaskClient, tag: str) -> bool:
     body = client.get("/conversations").get_data(as_text=True)
     return f'<option value="{tag}">{tag}</option>' in body
@@ -135,14 +148,7 @@ def test_without_a_lifetime_the_filter_form_is_read_fresh(
 def test_agents_of_different_accounts_never_see_each_others_remembered_accounts(
     client: FlaskClient, session: Session, fernet: MultiFernet, agent: User, account: Account
 ) -> None:
-    other = Account(
-        platform="instagram",
-        display_name="Quendel Insta",
-        platform_account_id="ig-4711",
-        credentials_encrypted=b"",
-    )
-    session.add(other)
-    session.commit()
+    other = instagram_account(session)
     stranger = make_user(session, role=Role.agent, name="Olaf Anders")
     make_member(session, stranger, other)
 
@@ -195,14 +201,7 @@ def test_rows_shared_between_agents_never_cross_accounts_or_anothers_mine(
     app: Flask, client: FlaskClient, session: Session, agent: User, account: Account
 ) -> None:
     app.config["CONVERSATION_ROWS_TTL"] = 600
-    other = Account(
-        platform="instagram",
-        display_name="Quendel Insta",
-        platform_account_id="ig-4712",
-        credentials_encrypted=b"",
-    )
-    session.add(other)
-    session.commit()
+    other = instagram_account(session)
     both = make_user(session, role=Role.agent, name="Olaf Anders")
     make_member(session, both, account)
     make_member(session, both, other)

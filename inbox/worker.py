@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -376,7 +377,12 @@ def configure(scheduler: BaseScheduler, ctx: WorkerContext) -> BaseScheduler:
 
 
 def run(app: Flask) -> None:
-    """Run the worker in the foreground until interrupted."""
+    """Run the worker in the foreground until interrupted (SIGINT, as the systemd unit stops
+    it)."""
+    # Started in the background by a shell, or under some supervisors, a process inherits SIGINT
+    # ignored, and Python then never turns it into KeyboardInterrupt: the stop signal would do
+    # nothing until the supervisor's kill. Listen for it whatever the parent did.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     scheduler = configure(BlockingScheduler(timezone="UTC"), context_from_app(app))
     from inbox.metrics_http import serve_worker_metrics_for
 

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,7 +216,9 @@ def make_item(**overrides: Any) -> InboundItem:
     return InboundItem(**fields)
 
 
-def worker_process(config: dict[str, Any]) -> subprocess.Popen[str]:
+def worker_process(
+    config: dict[str, Any], *, preexec_fn: Callable[[], Any] | None = None
+) -> subprocess.Popen[str]:
     """Start `socialcare worker` as its own process, configured through the environment."""
     env = {**os.environ, **{f"SOCIALCARE_{key}": str(value) for key, value in config.items()}}
     env.pop("SOCIALCARE_TESTING", None)  # the worker must pass the production start-up checks
@@ -226,6 +228,7 @@ def worker_process(config: dict[str, Any]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=preexec_fn,  # noqa: PLW1509  (only a signal disposition, before exec)
     )
 
 

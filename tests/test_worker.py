@@ -264,3 +264,30 @@ def test_a_stopping_worker_starts_no_new_poll_or_drain(
     finally:
         STOPPING.clear()
     assert poll_account(ctx, account.id).new > 0
+
+
+def test_the_worker_stops_on_sigint_even_when_started_with_it_ignored(
+    database_urls: DatabaseUrls, tmp_path: Path
+) -> None:
+    # As a shell's background job or some supervisors start it: SIGINT ignored from birth.
+    config = app_config(database_urls, tmp_path)
+    app = create_app(config)
+    migrate.upgrade(databases(app).inbox, "inbox")
+    migrate.upgrade(databases(app).research, "research")
+    worker = worker_process(config, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 30
+        with Session(databases(app).inbox) as session:
+            while latest(session=session) is None:
+                assert time.monotonic() < deadline and worker.poll() is None
+                time.sleep(0.2)
+        worker.send_signal(signal.SIGINT)
+        output = worker.communicate(timeout=15)[0]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+        databases(app).inbox.dispose()
+        databases(app).research.dispose()
+    assert worker.returncode == 0, output
+    assert "worker stopped" in output

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from inbox.db import make_engine
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, DatabaseUrls
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="needs SOCIALCARE_TEST_DATABASE_URL")
+# SQLite has no server to drop a connection: these run on PostgreSQL alone.
+pytestmark = pytest.mark.postgres_only
 
 
 def backend_pid(engine_url: str, *, ping_after_idle: float) -> tuple[int, int]:
@@ -31,13 +32,17 @@ def backend_pid(engine_url: str, *, ping_after_idle: float) -> tuple[int, int]:
         engine.dispose()
 
 
-def test_a_connection_killed_while_idle_is_replaced_before_anyone_uses_it() -> None:
-    first, second = backend_pid(PG_URL, ping_after_idle=0.1)
+def test_a_connection_killed_while_idle_is_replaced_before_anyone_uses_it(
+    database_urls: DatabaseUrls,
+) -> None:
+    first, second = backend_pid(database_urls.inbox, ping_after_idle=0.1)
     assert second != first
 
 
-def test_a_connection_in_steady_use_is_not_pinged_so_a_kill_surfaces_once() -> None:
+def test_a_connection_in_steady_use_is_not_pinged_so_a_kill_surfaces_once(
+    database_urls: DatabaseUrls,
+) -> None:
     # The price of not pinging on every checkout: a connection the server dropped moments after
     # its last use fails its next statement (and SQLAlchemy then renews the pool).
     with pytest.raises(Exception, match="terminat|closed|connection"):
-        backend_pid(PG_URL, ping_after_idle=60)
+        backend_pid(database_urls.inbox, ping_after_idle=60)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -82,6 +83,14 @@ def instagram_account(session: Session) -> Account:
     return other
 
 
+def seconds_until(shown: Callable[[], bool], *, limit: float = 5) -> float:
+    """How long until `shown()` holds, asking every tenth of a second; `limit` at the most."""
+    started = time.monotonic()
+    while not shown() and time.monotonic() - started < limit:
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def offers_tag(client: FlaskClient, tag: str) -> bool:
     body = client.get("/conversations").get_data(as_text=True)
     return f'<option value="{tag}">{tag}</option>' in body
@@ -128,11 +137,7 @@ def test_the_filter_form_offers_a_new_tag_after_its_lifetime(
     tag_conversation(session, account, "alt")
     assert offers_tag(agent_client, "alt")
     tag_conversation(session, account, "neu")
-    started = time.monotonic()
-    while not offers_tag(agent_client, "neu"):
-        assert time.monotonic() - started < 5
-        time.sleep(0.1)
-    assert time.monotonic() - started >= 0.3
+    assert 0.3 <= seconds_until(lambda: offers_tag(agent_client, "neu")) < 5
 
 
 def test_without_a_lifetime_the_filter_form_is_read_fresh(
@@ -176,11 +181,7 @@ def test_a_change_by_someone_else_shows_after_the_rows_lifetime(
     app.config["CONVERSATION_ROWS_TTL"] = 0.5
     assert "Ludwig Lehmann" not in listed(agent_client)
     open_conversation(session, account, "Ludwig Lehmann")
-    started = time.monotonic()
-    while "Ludwig Lehmann" not in listed(agent_client):
-        assert time.monotonic() - started < 5
-        time.sleep(0.1)
-    assert time.monotonic() - started >= 0.3
+    assert 0.3 <= seconds_until(lambda: "Ludwig Lehmann" in listed(agent_client)) < 5
 
 
 def test_the_users_own_change_shows_at_once_however_long_rows_are_shared(

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from babel import dates
 from flask import abort, current_app, render_template, request, url_for
@@ -95,31 +95,55 @@ ROWS_TTL_SECONDS = 1.0
 
 
 def _page(view: View, filters: Filters, after: Cursor | None, now: datetime) -> Page:
-    ttl = float(current_app.config.get("CONVERSATION_ROWS_TTL", ROWS_TTL_SECONDS))
     accounts = visible_account_ids()
-    cache: dict[Any, tuple[float, Page]] = current_app.extensions.setdefault(
-        "conversation_rows", {}
+    return _remembered(
+        "CONVERSATION_ROWS_TTL",
+        ROWS_TTL_SECONDS,
+        ("rows", view, filters, after, accounts, current_user.id if view == "mine" else None),
+        lambda: list_conversations(
+            session=db.session(),
+            view=view,
+            user_id=current_user.id,
+            now=now,
+            filters=filters,
+            after=after,
+            accounts=accounts,
+        ),
+        # A user who just sent a change reads fresh; what they read is still shared onwards.
+        fresh=wrote_within,
     )
-    key = (view, filters, after, accounts, current_user.id if view == "mine" else None)
+
+
+_T = TypeVar("_T")
+_MAX_CACHED = 2000
+
+
+def _remembered(
+    setting: str,
+    default: float,
+    key: tuple[Any, ...],
+    compute: Callable[[], _T],
+    *,
+    fresh: Callable[[float], bool] | None = None,
+) -> _T:
+    """compute(), or what it gave for the same key less than the `setting`'s seconds ago
+    (`default` unless configured; 0 turns remembering off), per process and app. `fresh(ttl)`
+    true: compute anew (and remember that)."""
+    ttl = float(current_app.config.get(setting, default))
+    cache: dict[tuple[Any, ...], tuple[float, Any]] = current_app.extensions.setdefault(
+        "conversation_list_cache", {}
+    )
     clock = time.monotonic()
-    shared = ttl > 0 and not wrote_within(ttl)
-    cached = cache.get(key) if shared else None
-    if cached is not None and cached[0] > clock:
-        return cached[1]
-    page = list_conversations(
-        session=db.session(),
-        view=view,
-        user_id=current_user.id,
-        now=now,
-        filters=filters,
-        after=after,
-        accounts=accounts,
-    )
+    cached = cache.get(key)
+    if ttl > 0 and cached is not None and cached[0] > clock and not (fresh and fresh(ttl)):
+        found: _T = cached[1]
+        return found
+    value = compute()
     if ttl > 0:
         if len(cache) >= _MAX_CACHED:
             cache.clear()
-        cache[key] = (clock + ttl, page)
-    return page
+        cache[key] = (clock + ttl, value)
+    return value
 
 
 def _count_label(count: int) -> str:
@@ -132,7 +156,6 @@ def _count_label(count: int) -> str:
 # (an assignment, a snooze running out) by this long. Per process and per app, so tests and
 # workers never share them.
 COUNTS_TTL_SECONDS = 5.0
-_MAX_CACHED = 2000
 _SHARED_VIEWS: tuple[View, ...] = tuple(view for view in VIEWS if view != "mine")
 
 
@@ -147,27 +170,19 @@ def _counts(filters: Filters, now: datetime) -> dict[View, int]:
 def _remembered_counts(
     views: tuple[View, ...], key: tuple[Any, ...], filters: Filters, now: datetime
 ) -> dict[View, int]:
-    ttl = float(current_app.config.get("CONVERSATION_COUNTS_TTL", COUNTS_TTL_SECONDS))
-    cache: dict[Any, tuple[float, dict[View, int]]] = current_app.extensions.setdefault(
-        "conversation_counts", {}
+    return _remembered(
+        "CONVERSATION_COUNTS_TTL",
+        COUNTS_TTL_SECONDS,
+        ("counts", views, *key),
+        lambda: count_views(
+            session=db.session(),
+            user_id=current_user.id,
+            now=now,
+            filters=filters,
+            accounts=visible_account_ids(),
+            views=views,
+        ),
     )
-    clock = time.monotonic()
-    cached = cache.get((views, *key))
-    if ttl > 0 and cached is not None and cached[0] > clock:
-        return cached[1]
-    counts = count_views(
-        session=db.session(),
-        user_id=current_user.id,
-        now=now,
-        filters=filters,
-        accounts=visible_account_ids(),
-        views=views,
-    )
-    if len(cache) >= _MAX_CACHED:
-        cache.clear()
-    if ttl > 0:
-        cache[(views, *key)] = (clock + ttl, counts)
-    return counts
 
 
 # Seconds the filter form's choices (accounts, platforms, tags) are reused, per process and app
@@ -178,21 +193,13 @@ FILTERS_TTL_SECONDS = 30.0
 
 def _filter_options() -> FilterOptions:
     """What the filter form offers the user, looked up at most every FILTERS_TTL_SECONDS."""
-    ttl = float(current_app.config.get("CONVERSATION_FILTERS_TTL", FILTERS_TTL_SECONDS))
-    cache: dict[Any, tuple[float, FilterOptions]] = current_app.extensions.setdefault(
-        "conversation_filters", {}
-    )
     accounts = visible_account_ids()
-    clock = time.monotonic()
-    cached = cache.get(accounts)
-    if ttl > 0 and cached is not None and cached[0] > clock:
-        return cached[1]
-    options = filter_options(session=db.session(), accounts=accounts)
-    if len(cache) >= _MAX_CACHED:
-        cache.clear()
-    if ttl > 0:
-        cache[accounts] = (clock + ttl, options)
-    return options
+    return _remembered(
+        "CONVERSATION_FILTERS_TTL",
+        FILTERS_TTL_SECONDS,
+        ("filters", accounts),
+        lambda: filter_options(session=db.session(), accounts=accounts),
+    )
 
 
 def _due_formatter() -> Callable[[datetime], str]:
